@@ -1,0 +1,72 @@
+// swift-tools-version: 6.2
+// 6.2 is the first tools version with .strictMemorySafety(); the language mode is Swift 6.
+
+import PackageDescription
+
+let strict: [SwiftSetting] = [.strictMemorySafety(), .treatAllWarnings(as: .error)]
+let edge: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
+let package = Package(
+    name: "finwatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "finwatch", targets: ["finwatch"]),
+        .executable(name: "finwatch-bench", targets: ["finwatch-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+    ],
+    targets: [
+        // The only C: libpcap's header, re-exported to Swift.
+        .target(name: "CPcap", linkerSettings: [.linkedLibrary("pcap")]),
+        // Pure Swift: bytes and timestamps in, values out. No I/O, no clock, no Foundation.
+        .target(name: "FinwatchCore", swiftSettings: strict, linkerSettings: [.linkedLibrary("m")]),
+        // The only libpcap caller.
+        .target(
+            name: "FinwatchCapture",
+            dependencies: ["CPcap", "FinwatchCore", logging],
+            swiftSettings: edge
+        ),
+        .executableTarget(
+            name: "finwatch",
+            dependencies: [
+                "FinwatchCore", "FinwatchCapture", logging,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: edge
+        ),
+        // The benchmark: a deterministic pcap generator and the bare libpcap read loop (the floor).
+        .executableTarget(
+            name: "finwatch-bench",
+            dependencies: ["CPcap", "FinwatchCore"],
+            swiftSettings: edge
+        ),
+        .testTarget(name: "FinwatchCoreTests", dependencies: ["FinwatchCore"], swiftSettings: edge),
+        .testTarget(
+            name: "FinwatchCaptureTests",
+            dependencies: ["FinwatchCapture", "FinwatchCore"],
+            swiftSettings: edge
+        ),
+        .testTarget(
+            name: "finwatchTests",
+            dependencies: [
+                "finwatch", "FinwatchCore", "FinwatchCapture",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: edge
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

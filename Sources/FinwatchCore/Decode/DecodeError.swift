@@ -1,0 +1,20 @@
+/// Why a frame could not be decoded. Each carries the value seen, so a count by case (and a
+/// test) can say exactly what was wrong. Decoding errors are counted, never fatal.
+package enum DecodeError: Error, Equatable, Sendable {
+    package enum Layer: String, Sendable { case link, vlan, ipv4, ipv6, ipv6Extension, tcp }
+
+    /// The frame ends before the header it claims: `needed` bytes, `available` captured.
+    case truncated(layer: Layer, needed: Int, available: Int)
+    /// IPv4 IHL below 5 (in 32-bit words).
+    case badIHL(UInt8)
+    /// IPv4 total length smaller than its own header.
+    case badTotalLength(UInt16)
+    /// IPv6 payload length that cannot hold the extension headers and TCP header.
+    case badPayloadLength(UInt16)
+    /// A version nibble that does not match the link type (an IPv6 packet on LINKTYPE_IPV4).
+    case badIPVersion(UInt8)
+    /// TCP data offset below 5 words.
+    case badDataOffset(UInt8)
+    /// TCP data offset beyond the IP payload.
+    case dataOffsetBeyondPayload(UInt8)
+}

@@ -1,0 +1,36 @@
+/// Something that happened once in a connection's teardown: the contract's `anomaly` names.
+package enum Anomaly: String, Sendable, Hashable, CaseIterable {
+    case finRetransmit = "fin_retransmit"
+    case finalAckRetransmit = "final_ack_retransmit"
+    case resetDuringTeardown = "reset_during_teardown"
+    case timeWaitReuse = "time_wait_reuse"
+    case timeWaitReset = "time_wait_reset"
+    case dataAfterFIN = "data_after_fin"
+    case closeWaitLingering = "close_wait_lingering"
+    case finWait2Lingering = "fin_wait_2_lingering"
+    case lastAckLingering = "last_ack_lingering"
+    /// An RST whose sequence number lies outside the receiver's window (RFC 5961 §3): reported,
+    /// not believed; the connection is not closed on it.
+    case resetOutOfWindow = "reset_out_of_window"
+    /// libpcap reported drops while this connection was tracked: its record may lack segments.
+    case captureDrops = "capture_drops"
+
+    /// Bit for `AnomalySet`.
+    var bit: UInt16 { UInt16(1) << UInt16(Anomaly.allCases.firstIndex(of: self)!) }
+}
+
+/// A compact set of anomalies kept per connection (two bytes instead of an array).
+package struct AnomalySet: Hashable, Sendable, Sequence {
+    package var rawValue: UInt16 = 0
+    package init() {}
+    package init(_ anomalies: [Anomaly]) { for a in anomalies { insert(a) } }
+
+    package mutating func insert(_ anomaly: Anomaly) { rawValue |= anomaly.bit }
+    package func contains(_ anomaly: Anomaly) -> Bool { rawValue & anomaly.bit != 0 }
+    package var isEmpty: Bool { rawValue == 0 }
+
+    /// Members in the contract's declaration order, so output is stable.
+    package func makeIterator() -> IndexingIterator<[Anomaly]> {
+        Anomaly.allCases.filter { contains($0) }.makeIterator()
+    }
+}

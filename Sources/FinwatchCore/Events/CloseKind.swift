@@ -1,0 +1,24 @@
+/// How a connection ended: the contract's `close` field.
+package enum CloseKind: String, Sendable, Hashable, CaseIterable {
+    /// Both sides sent FIN and each FIN was acknowledged, no RST.
+    case normal
+    /// The FINs crossed: each side sent FIN before acknowledging the other's.
+    case simultaneous
+    /// An RST ended it before any FIN.
+    case reset
+    /// An RST ended it after at least one FIN.
+    case resetAfterFIN = "reset_after_fin"
+    /// One side's FIN only, by end of input, shutdown or eviction.
+    case halfClosed = "half_closed"
+    /// No FIN or RST, by end of input, shutdown or eviction.
+    case unterminated
+    /// SYN answered by RST.
+    case refused
+    /// SYN never answered.
+    case noAnswer = "no_answer"
+}
+
+/// Who closed first: the contract's `active_closer` (`null` when nobody sent FIN).
+package enum ActiveCloser: String, Sendable, Hashable, CaseIterable {
+    case orig, resp, both
+}

@@ -1,0 +1,259 @@
+/// What the tracker reports. Connection events carry the connection's identity; the run events
+/// (`start`, `stats`, `stop`) are built by the executable from what it knows of the capture.
+package enum Event: Sendable, Equatable {
+    case start(RunStart)
+    case close(CloseRecord)
+    case alert(AlertEvent)
+    case anomaly(AnomalyEvent)
+    case stats(RunStats)
+    case stop(RunStats)
+
+    /// The time that caused the event: the packet time offline, the host time live.
+    package var time: Timestamp {
+        switch self {
+        case .start(let e): e.time
+        case .close(let e): e.time
+        case .alert(let e): e.time
+        case .anomaly(let e): e.time
+        case .stats(let e), .stop(let e): e.time
+        }
+    }
+}
+
+/// Who a connection event is about: the same on all of one connection's events.
+package struct ConnectionIdentity: Sendable, Equatable {
+    /// Unique within this run: `C` followed by a counter, so offline output is reproducible.
+    package var uid: String
+    package var orig: Endpoint
+    package var resp: Endpoint
+    package var handshakeSeen: Bool
+
+    package init(uid: String, orig: Endpoint, resp: Endpoint, handshakeSeen: Bool) {
+        self.uid = uid
+        self.orig = orig
+        self.resp = resp
+        self.handshakeSeen = handshakeSeen
+    }
+
+    /// Community ID v1 (seed 0) of the flow, the same for both directions.
+    package var communityID: String { CommunityID.v1(orig, resp, seed: 0) }
+}
+
+/// The six teardown phases in nanoseconds, `nil` where the phase did not happen.
+package struct TeardownDurations: Sendable, Equatable {
+    package var finWait1: Int64?
+    package var finWait2: Int64?
+    package var closeWait: Int64?
+    package var lastAck: Int64?
+    package var teardown: Int64?
+    package var lifetime: Int64?
+    package init(finWait1: Int64? = nil, finWait2: Int64? = nil, closeWait: Int64? = nil,
+                 lastAck: Int64? = nil, teardown: Int64? = nil, lifetime: Int64? = nil) {
+        self.finWait1 = finWait1
+        self.finWait2 = finWait2
+        self.closeWait = closeWait
+        self.lastAck = lastAck
+        self.teardown = teardown
+        self.lifetime = lifetime
+    }
+}
+
+/// One segment of the close sequence: who sent it, its flags, and when (ns after the first FIN or RST).
+package struct SequenceStep: Sendable, Equatable {
+    package var from: Side
+    package var flags: TCPFlags
+    package var offset: Int64
+    package init(from: Side, flags: TCPFlags, offset: Int64) {
+        self.from = from
+        self.flags = flags
+        self.offset = offset
+    }
+}
+
+/// The `close` event: one per connection.
+package struct CloseRecord: Sendable, Equatable {
+    package var time: Timestamp
+    package var identity: ConnectionIdentity
+    package var close: CloseKind
+    package var activeCloser: ActiveCloser?
+    package var resetBy: Side?
+    package var resetState: EndpointState?
+    package var origState: EndpointState
+    package var respState: EndpointState
+    package var durations: TeardownDurations
+    package var origFINRetransmits: Int
+    package var respFINRetransmits: Int
+    package var finalAckRetransmits: Int
+    /// Intervals between successive copies of each side's FIN, in ns: the back-off evidence.
+    package var origFINIntervals: [Int64]
+    package var respFINIntervals: [Int64]
+    package var anomalies: AnomalySet
+    package var sequence: [SequenceStep]
+    package var sequenceTruncated: Bool
+    package var history: String
+    package var origPackets: Int
+    package var respPackets: Int
+    /// Why the record was written before a natural end: `end_of_input`, `shutdown`, `eviction`,
+    /// `idle_timeout`; nil when the teardown completed on the wire.
+    package var endedBy: String?
+
+    package init(time: Timestamp, identity: ConnectionIdentity, close: CloseKind) {
+        self.time = time
+        self.identity = identity
+        self.close = close
+        activeCloser = nil
+        resetBy = nil
+        resetState = nil
+        origState = .closed
+        respState = .closed
+        durations = TeardownDurations()
+        origFINRetransmits = 0
+        respFINRetransmits = 0
+        finalAckRetransmits = 0
+        origFINIntervals = []
+        respFINIntervals = []
+        anomalies = AnomalySet()
+        sequence = []
+        sequenceTruncated = false
+        history = ""
+        origPackets = 0
+        respPackets = 0
+        endedBy = nil
+    }
+}
+
+/// The program behind a local socket, found live from /proc.
+package struct ProcessInfo: Sendable, Equatable {
+    package var pid: Int32
+    package var comm: String
+    /// The systemd unit from /proc/PID/cgroup, when there is one.
+    package var unit: String?
+    /// The kernel's own socket table shows the socket in the alert's state.
+    package var kernelConfirmed: Bool
+    package init(pid: Int32, comm: String, unit: String?, kernelConfirmed: Bool) {
+        self.pid = pid
+        self.comm = comm
+        self.unit = unit
+        self.kernelConfirmed = kernelConfirmed
+    }
+}
+
+/// The `alert` event: firing once the threshold is crossed, resolved when the side leaves the state.
+package struct AlertEvent: Sendable, Equatable {
+    package var time: Timestamp
+    package var identity: ConnectionIdentity
+    package var alert: AlertKind
+    package var status: AlertStatus
+    package var side: Side
+    package var since: Timestamp
+    package var duration: Int64
+    package var threshold: Int64
+    /// Live only: filled in by the executable where the stuck side is a socket on this host.
+    package var process: ProcessInfo?
+    /// For `resolved`: the state the side moved to (or why the alert ended: the record closed).
+    package var resolvedTo: EndpointState?
+
+    package init(time: Timestamp, identity: ConnectionIdentity, alert: AlertKind, status: AlertStatus,
+                 side: Side, since: Timestamp, duration: Int64, threshold: Int64) {
+        self.time = time
+        self.identity = identity
+        self.alert = alert
+        self.status = status
+        self.side = side
+        self.since = since
+        self.duration = duration
+        self.threshold = threshold
+        process = nil
+        resolvedTo = nil
+    }
+
+    package var state: EndpointState { alert.state }
+}
+
+/// The `anomaly` event: something that happened once.
+package struct AnomalyEvent: Sendable, Equatable {
+    package var time: Timestamp
+    package var identity: ConnectionIdentity
+    package var anomaly: Anomaly
+    /// The side that sent the segment in question.
+    package var side: Side?
+    /// How many times so far (e.g. the FIN's copies).
+    package var count: Int?
+    /// Intervals between successive copies, ns (FIN retransmissions' back-off).
+    package var intervals: [Int64]
+    /// The state of the side the segment was sent to (time_wait_*) or from.
+    package var state: EndpointState?
+    /// Free-text detail for people, never parsed by tools.
+    package var detail: String?
+
+    package init(time: Timestamp, identity: ConnectionIdentity, anomaly: Anomaly, side: Side? = nil,
+                 count: Int? = nil, intervals: [Int64] = [], state: EndpointState? = nil, detail: String? = nil) {
+        self.time = time
+        self.identity = identity
+        self.anomaly = anomaly
+        self.side = side
+        self.count = count
+        self.intervals = intervals
+        self.state = state
+        self.detail = detail
+    }
+}
+
+/// The `start` event.
+package struct RunStart: Sendable, Equatable {
+    package var time: Timestamp
+    package var version: String
+    /// `interface` or `file`.
+    package var sourceKind: String
+    package var source: String
+    package var filter: String
+    package var linkType: String?
+    package var thresholds: [(name: String, nanoseconds: Int64)]
+    package var maxConnections: Int
+
+    package init(time: Timestamp, version: String, sourceKind: String, source: String, filter: String,
+                 linkType: String?, thresholds: [(name: String, nanoseconds: Int64)], maxConnections: Int) {
+        self.time = time
+        self.version = version
+        self.sourceKind = sourceKind
+        self.source = source
+        self.filter = filter
+        self.linkType = linkType
+        self.thresholds = thresholds
+        self.maxConnections = maxConnections
+    }
+
+    package static func == (lhs: RunStart, rhs: RunStart) -> Bool {
+        lhs.time == rhs.time && lhs.version == rhs.version && lhs.sourceKind == rhs.sourceKind
+            && lhs.source == rhs.source && lhs.filter == rhs.filter && lhs.linkType == rhs.linkType
+            && lhs.thresholds.map(\.name) == rhs.thresholds.map(\.name)
+            && lhs.thresholds.map(\.nanoseconds) == rhs.thresholds.map(\.nanoseconds)
+            && lhs.maxConnections == rhs.maxConnections
+    }
+}
+
+/// The `stats` and `stop` events' counters.
+package struct RunStats: Sendable, Equatable {
+    package var time: Timestamp
+    package var packetsSeen: UInt64 = 0
+    package var packetsDecoded: UInt64 = 0
+    package var packetsMalformed: UInt64 = 0
+    /// Frames that were not TCP (or a link type finwatch does not decode): skipped, not errors.
+    package var packetsSkipped: UInt64 = 0
+    /// Copies of one segment captured again on another interface (`any`): not counted twice.
+    package var packetsDuplicate: UInt64 = 0
+    package var connectionsTracked: Int = 0
+    /// Endpoints in each state now (both sides of every tracked connection, TIME_WAIT residues included).
+    package var endpointsByState: [EndpointState: Int] = [:]
+    package var eventsWritten: UInt64 = 0
+    package var writeErrors: UInt64 = 0
+    /// libpcap's ps_recv, ps_drop (kernel) and ps_ifdrop (interface); nil offline.
+    package var captureReceived: UInt64?
+    package var dropsKernel: UInt64?
+    package var dropsInterface: UInt64?
+    package var evictions: UInt64 = 0
+    /// For `stop`: why the run ended (`end_of_input`, `signal`, `error`).
+    package var reason: String?
+
+    package init(time: Timestamp) { self.time = time }
+}

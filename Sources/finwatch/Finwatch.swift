@@ -1,0 +1,4 @@
+@main
+struct Finwatch {
+    static func main() {}
+}
