@@ -46,22 +46,25 @@ let package = Package(
             ],
             swiftSettings: edge
         ),
+        // Frames and capture files built byte by byte: shared by the tests and the benchmark's
+        // generator. Pure Swift, no I/O; never linked into the finwatch executable.
+        .target(name: "FinwatchFixtures", dependencies: ["FinwatchCore"], swiftSettings: edge),
         // The benchmark: a deterministic pcap generator and the bare libpcap read loop (the floor).
         .executableTarget(
             name: "finwatch-bench",
-            dependencies: ["CPcap", "FinwatchCore"],
+            dependencies: ["CPcap", "FinwatchCore", "FinwatchFixtures"],
             swiftSettings: edge
         ),
-        .testTarget(name: "FinwatchCoreTests", dependencies: ["FinwatchCore"], swiftSettings: edge),
+        .testTarget(name: "FinwatchCoreTests", dependencies: ["FinwatchCore", "FinwatchFixtures"], swiftSettings: edge),
         .testTarget(
             name: "FinwatchCaptureTests",
-            dependencies: ["FinwatchCapture", "FinwatchCore"],
+            dependencies: ["FinwatchCapture", "FinwatchCore", "FinwatchFixtures"],
             swiftSettings: edge
         ),
         .testTarget(
             name: "finwatchTests",
             dependencies: [
-                "finwatch", "FinwatchCore", "FinwatchCapture",
+                "finwatch", "FinwatchCore", "FinwatchCapture", "FinwatchFixtures",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

@@ -1,0 +1,22 @@
+import FinwatchCore
+import Synchronization
+
+/// What the capture thread republishes each tick for `/connections`, `/healthz` and `status`.
+/// One of the three things that cross threads (STYLE §7): a Mutex around a value.
+final class LiveState: Sendable {
+    struct Published: Sendable {
+        /// The capture is open and being read.
+        var capturing = false
+        var halfClosed: [ConnectionSnapshot] = []
+        /// Processes found for stuck sides, keyed by "uid/side".
+        var processes: [String: ProcessInfo] = [:]
+        var stats: RunStats? = nil
+    }
+
+    private let published = Mutex(Published())
+
+    init() {}
+
+    func publish(_ update: (inout Published) -> Void) { published.withLock { update(&$0) } }
+    var current: Published { published.withLock { $0 } }
+}
