@@ -19,8 +19,8 @@ package struct JSONWriter {
     package mutating func key(_ name: StaticString) {
         separate()
         bytes.append(UInt8(ascii: "\""))
-        // unsafe: the buffer is the literal's own static storage, read only within the closure.
-        name.withUTF8Buffer { bytes.append(contentsOf: unsafe $0) }
+        // Names are our own ASCII literals: no escaping needed.
+        bytes.append(contentsOf: name.description.utf8)
         bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
         suppressNextComma = true
     }
