@@ -1,0 +1,249 @@
+import CPcap
+import FinwatchCore
+import Glibc
+import Synchronization
+
+/// Owns one activated `pcap_t` (a live interface or an open capture file).
+///
+/// Thread-safety invariant (why this is the one `@unchecked Sendable` type): the handle is
+/// created on one thread and then used by exactly one capture thread at a time (dispatch,
+/// statistics, filter). The only call that may come from another thread is `breakLoop()`:
+/// libpcap documents `pcap_breakloop` as safe to call from another thread, and our own stop
+/// flag beside it is an `Atomic`. Nothing else is ever called concurrently.
+package final class PcapHandle: @unchecked Sendable {
+    private let raw: OpaquePointer
+    /// The interface name or file path, for messages.
+    package let source: String
+    package let isLive: Bool
+    /// `pcap_datalink`: the DLT_ number.
+    package let datalink: Int32
+    /// The link type finwatch decodes, or nil: frames are then counted as skipped.
+    package let linkType: LinkType?
+    /// libpcap's name for the link type ("EN10MB", "LINUX_SLL"), for the start event.
+    package let linkTypeName: String
+    /// Non-fatal things libpcap said while opening (PCAP_WARNING_*), for the log.
+    package let warnings: [String]
+    /// Multiplier from `pcap_pkthdr.ts.tv_usec` to nanoseconds: 1 when libpcap gave us
+    /// nanosecond precision, 1000 when the platform refused it.
+    private let subsecondScale: Int64
+    /// File descriptor to poll for a live capture; -1 for files (always readable).
+    private let selectableDescriptor: Int32
+    private let stopRequested = Atomic<Bool>(false)
+    private var lastRawStatistics: pcap_stat?
+    private var totals = CaptureStatistics()
+
+    /// Opens and activates a live capture (pcap_create … pcap_activate), non-blocking, with
+    /// the settings of `options`.
+    package init(live options: LiveCaptureOptions) throws(CaptureError) {
+        var errorBuffer = ErrorBuffer()
+        guard let created = pcap_create(options.interface, &errorBuffer.bytes) else {
+            throw .activationFailed(interface: options.interface, message: errorBuffer.text)
+        }
+        // From here `created` must be closed on every failure path.
+        var warnings: [String] = []
+        _ = pcap_set_snaplen(created, options.snapshotLength)
+        _ = pcap_set_buffer_size(created, options.bufferSize)
+        _ = pcap_set_immediate_mode(created, options.immediateMode ? 1 : 0)
+        _ = pcap_set_promisc(created, options.promiscuous ? 1 : 0)
+        // Headers only, no waiting for a full buffer: the 250 ms poll below is the tick.
+        _ = pcap_set_timeout(created, 250)
+        let nanoseconds = pcap_set_tstamp_precision(created, Int32(PCAP_TSTAMP_PRECISION_NANO)) == 0
+        if !nanoseconds { warnings.append("nanosecond timestamps not supported here; using microseconds") }
+
+        let status = pcap_activate(created)
+        if status < 0 {
+            let message = String(cString: pcap_geterr(created))
+            pcap_close(created)
+            throw Self.activationError(status, interface: options.interface, promiscuous: options.promiscuous,
+                                       message: message)
+        }
+        if status > 0 { warnings.append(Self.warningText(status, handle: created)) }
+        if pcap_setnonblock(created, 1, &errorBuffer.bytes) != 0 {
+            let message = errorBuffer.text
+            pcap_close(created)
+            throw .activationFailed(interface: options.interface, message: message)
+        }
+        raw = created
+        source = options.interface
+        isLive = true
+        subsecondScale = nanoseconds ? 1 : 1_000
+        selectableDescriptor = pcap_get_selectable_fd(created)
+        self.warnings = warnings
+        datalink = pcap_datalink(created)
+        linkType = LinkType(datalink: datalink)
+        linkTypeName = Self.name(ofDatalink: datalink)
+    }
+
+    /// Opens a pcap or pcapng file. Existence and readability are checked by us (so the
+    /// messages and exit statuses are exact); whether it is a capture is libpcap's call.
+    package init(file path: String) throws(CaptureError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR { throw .fileNotFound(path) }
+            throw .fileUnreadable(path: path, reason: String(cString: strerror(code)))
+        }
+        var info = stat()
+        if fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            close(descriptor)
+            throw .fileUnreadable(path: path, reason: "it is a directory")
+        }
+        guard let stream = fdopen(descriptor, "rb") else {
+            let code = errno
+            close(descriptor)
+            throw .fileUnreadable(path: path, reason: String(cString: strerror(code)))
+        }
+        var errorBuffer = ErrorBuffer()
+        // On success libpcap owns `stream` and fcloses it in pcap_close; on failure it does not.
+        guard let opened = pcap_fopen_offline_with_tstamp_precision(
+            stream, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer.bytes)
+        else {
+            fclose(stream)
+            throw .notACapture(path: path, message: errorBuffer.text)
+        }
+        raw = opened
+        source = path
+        isLive = false
+        subsecondScale = 1
+        selectableDescriptor = -1
+        warnings = []
+        datalink = pcap_datalink(opened)
+        linkType = LinkType(datalink: datalink)
+        linkTypeName = Self.name(ofDatalink: datalink)
+    }
+
+    deinit { pcap_close(raw) }
+
+    // MARK: - Filter
+
+    /// Compiles `tcp` ANDed with `userFilter` (nil or blank: `tcp` alone) and installs it.
+    /// Errors name the user's text only: "tcp and (…)" is ours.
+    package func setFilter(_ userFilter: String?) throws(CaptureError) {
+        let trimmed = userFilter?.trimmingSpaces ?? ""
+        let expression = trimmed.isEmpty ? "tcp" : "tcp and (\(trimmed))"
+        var program = bpf_program()
+        // PCAP_NETMASK_UNKNOWN: only broadcast tests need the netmask; they then fail to compile.
+        guard pcap_compile(raw, &program, expression, 1, 0xffff_ffff) == 0 else {
+            throw .invalidFilter(filter: userFilter ?? "", message: String(cString: pcap_geterr(raw)))
+        }
+        defer { pcap_freecode(&program) }
+        guard pcap_setfilter(raw, &program) == 0 else {
+            throw .invalidFilter(filter: userFilter ?? "", message: String(cString: pcap_geterr(raw)))
+        }
+    }
+
+    // MARK: - Reading
+
+    /// Waits up to `timeoutMilliseconds` for a live capture to have frames (poll on its
+    /// selectable descriptor). Files are always ready. Returns false on timeout or a signal.
+    package func waitForFrames(timeoutMilliseconds: Int32) throws(CaptureError) -> Bool {
+        guard selectableDescriptor >= 0 else { return true }
+        var request = pollfd(fd: selectableDescriptor, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&request, 1, timeoutMilliseconds)
+        if ready < 0 {
+            let code = errno
+            if code == EINTR { return false }
+            throw .systemCall(name: "poll", errno: code)
+        }
+        return ready > 0
+    }
+
+    /// Hands up to `limit` frames (-1: everything available; a whole file) to `body`, then
+    /// returns how many. The bytes are valid only during the call. 0 means: nothing ready (live),
+    /// end of file, or a break was requested (see `isBreakRequested`). Per frame this does not
+    /// allocate: the context lives on this stack frame and reaches the C callback through
+    /// pcap_dispatch's user pointer.
+    package func dispatch(limit: Int32, _ body: (RawSpan, FrameInfo) -> Void) throws(CaptureError) -> Int {
+        let result = withoutActuallyEscaping(body) { escapable in
+            var context = DispatchContext(body: escapable, subsecondScale: subsecondScale)
+            return withUnsafeMutablePointer(to: &context) { pointer in
+                pcap_dispatch(raw, limit, { user, header, bytes in
+                    // libpcap passes back the user pointer given below and non-null header and
+                    // bytes for every frame; guard anyway rather than trap inside a C callback.
+                    guard let user, let header, let bytes else { return }
+                    let context = UnsafeMutableRawPointer(user).assumingMemoryBound(to: DispatchContext.self)
+                    let captured = Int(header.pointee.caplen)
+                    let info = FrameInfo(
+                        timestamp: Timestamp(
+                            seconds: Int64(header.pointee.ts.tv_sec),
+                            nanoseconds: Int64(header.pointee.ts.tv_usec) &* context.pointee.subsecondScale),
+                        capturedLength: captured,
+                        wireLength: Int(header.pointee.len))
+                    let buffer = UnsafeRawBufferPointer(start: bytes, count: captured)
+                    context.pointee.body(buffer.bytes, info)
+                }, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        if result >= 0 { return Int(result) }
+        if result == PCAP_ERROR_BREAK {
+            stopRequested.store(true, ordering: .relaxed)
+            return 0
+        }
+        let message = String(cString: pcap_geterr(raw))
+        throw isLive ? .readFailed(source: source, message: message)
+                     : .corruptCapture(path: source, message: message)
+    }
+
+    /// Asks the capture loop to stop. The only method safe to call from another thread.
+    package func breakLoop() {
+        stopRequested.store(true, ordering: .relaxed)
+        pcap_breakloop(raw)
+    }
+
+    /// Whether `breakLoop()` was called: the loop checks it each turn, because pcap_breakloop
+    /// alone does not wake a poll() on our descriptor, and in non-blocking mode libpcap may not
+    /// look at its own flag when no frame is waiting.
+    package var isBreakRequested: Bool { stopRequested.load(ordering: .relaxed) }
+
+    // MARK: - Statistics
+
+    /// libpcap's counters since the capture opened; nil for files (libpcap has none there).
+    package func statistics() -> CaptureStatistics? {
+        guard isLive else { return nil }
+        var now = pcap_stat()
+        guard pcap_stats(raw, &now) == 0 else { return totals }
+        let previous = lastRawStatistics ?? pcap_stat()
+        // The u_int counters wrap; a wrapping difference is right across one wrap per call.
+        totals.received &+= UInt64(now.ps_recv &- previous.ps_recv)
+        totals.droppedByKernel &+= UInt64(now.ps_drop &- previous.ps_drop)
+        totals.droppedByInterface &+= UInt64(now.ps_ifdrop &- previous.ps_ifdrop)
+        lastRawStatistics = now
+        return totals
+    }
+
+    // MARK: - Helpers
+
+    private static func activationError(_ status: Int32, interface: String, promiscuous: Bool,
+                                        message: String) -> CaptureError {
+        switch status {
+        case PCAP_ERROR_NO_SUCH_DEVICE: .noSuchInterface(interface)
+        case PCAP_ERROR_IFACE_NOT_UP: .interfaceDown(interface)
+        case PCAP_ERROR_PERM_DENIED: .permissionDenied(interface: interface, promiscuous: promiscuous, message: message)
+        case PCAP_ERROR_PROMISC_PERM_DENIED: .permissionDenied(interface: interface, promiscuous: true, message: message)
+        default: .activationFailed(interface: interface, message: message.isEmpty ? String(cString: pcap_statustostr(status)) : message)
+        }
+    }
+
+    private static func warningText(_ status: Int32, handle: OpaquePointer) -> String {
+        let detail = String(cString: pcap_geterr(handle))
+        let summary = String(cString: pcap_statustostr(status))
+        return detail.isEmpty ? summary : "\(summary): \(detail)"
+    }
+
+    private static func name(ofDatalink datalink: Int32) -> String {
+        guard let name = pcap_datalink_val_to_name(datalink) else { return "DLT_\(datalink)" }
+        return String(cString: name)
+    }
+}
+
+/// What the C callback needs, reached through pcap_dispatch's user pointer.
+private struct DispatchContext {
+    var body: (RawSpan, FrameInfo) -> Void
+    let subsecondScale: Int64
+}
+
+private extension String {
+    var trimmingSpaces: String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}
