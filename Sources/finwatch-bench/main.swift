@@ -1,1 +1,118 @@
-print("bench")
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// finwatch-bench: the benchmark's tools. `Benchmarks/run.sh` (make bench) drives them; see
+// docs/benchmark.md. Output lines are `key=value` pairs so the script can read them.
+
+let usage = """
+usage: finwatch-bench generate --out FILE [--packets N] [--connections N] [--seed S] [--open N] [--snaplen N]
+       finwatch-bench floor FILE [--runs N]
+       finwatch-bench check-frames [--count N] [--seed S]
+"""
+
+/// Parses `--name value` pairs after the command word; a bare word is returned as a positional.
+func options(_ arguments: ArraySlice<String>) throws(BenchError) -> (named: [String: String], positional: [String]) {
+    var named: [String: String] = [:]
+    var positional: [String] = []
+    var index = arguments.startIndex
+    while index < arguments.endIndex {
+        let word = arguments[index]
+        if word.hasPrefix("--") {
+            guard index + 1 < arguments.endIndex else { throw .usage("\(word) needs a value\n\(usage)") }
+            named[String(word.dropFirst(2))] = arguments[index + 1]
+            index += 2
+        } else {
+            positional.append(word)
+            index += 1
+        }
+    }
+    return (named, positional)
+}
+
+func number<T: FixedWidthInteger>(_ named: [String: String], _ key: String, default value: T) throws(BenchError) -> T {
+    guard let text = named[key] else { return value }
+    guard let parsed = T(text.replacingUnderscores()), parsed > 0 else {
+        throw .usage("--\(key) must be a positive integer, got \"\(text)\"")
+    }
+    return parsed
+}
+
+extension String {
+    /// Lets `--packets 5_000_000` be written as in Swift.
+    func replacingUnderscores() -> String { String(filter { $0 != "_" }) }
+}
+
+func formatted(_ value: Double, decimals: Int = 3) -> String {
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    return "\(rounded)"
+}
+
+func main() throws(BenchError) {
+    let arguments = CommandLine.arguments.dropFirst()
+    guard let command = arguments.first else { throw .usage(usage) }
+    let (named, positional) = try options(arguments.dropFirst())
+    switch command {
+    case "generate":
+        guard let out = named["out"] else { throw .usage("generate needs --out FILE\n\(usage)") }
+        var configuration = Generator.Configuration()
+        configuration.packetLimit = try number(named, "packets", default: configuration.packetLimit)
+        configuration.concurrency = try number(named, "connections", default: configuration.concurrency)
+        configuration.seed = try number(named, "seed", default: configuration.seed)
+        configuration.snaplen = try number(named, "snaplen", default: configuration.snaplen)
+        if named["open"] != nil { configuration.openCount = try number(named, "open", default: 1) }
+        guard configuration.snaplen >= 86 else { throw .usage("--snaplen must be at least 86 (the largest headers)") }
+        let started = Floor.monotonicSeconds()
+        let summary = try Generator(configuration: configuration).run(to: out)
+        let seconds = Floor.monotonicSeconds() - started
+        print("file=\(out) packets=\(summary.packets) connections=\(summary.connections) bytes=\(summary.bytes)",
+              "capture_seconds=\(formatted(Double(summary.lastTime - summary.firstTime) / 1e6))",
+              "largest_queue=\(summary.largestBacklog) generate_seconds=\(formatted(seconds))")
+    case "floor":
+        guard let path = positional.first else { throw .usage("floor needs a FILE\n\(usage)") }
+        let runs: Int = try number(named, "runs", default: 1)
+        var best: Floor.Result?
+        for run in 1...runs {
+            let result = try Floor.run(path: path)
+            print("run=\(run) packets=\(result.counts.packets) bytes=\(result.counts.bytes)",
+                  "seconds=\(formatted(result.seconds, decimals: 4)) packets_per_second=\(Int(result.packetsPerSecond))")
+            if best == nil || result.seconds < best!.seconds { best = result }
+        }
+        if let best {
+            print("best packets=\(best.counts.packets) seconds=\(formatted(best.seconds, decimals: 4))",
+                  "packets_per_second=\(Int(best.packetsPerSecond))")
+        }
+    case "check-frames":
+        let count: Int = try number(named, "count", default: 10_000)
+        let seed: UInt64 = try number(named, "seed", default: 7)
+        let checked = try FrameCheck.run(count: count, seed: seed)
+        print("frames_checked=\(checked) result=identical")
+    default:
+        throw .usage("unknown command \"\(command)\"\n\(usage)")
+    }
+}
+
+do {
+    try main()
+} catch {
+    var standardError = StandardError()
+    print("finwatch-bench: \(error)", to: &standardError)
+    exit(error.isUsage ? 64 : 1)
+}
+
+extension BenchError {
+    var isUsage: Bool { if case .usage = self { true } else { false } }
+}
+
+/// Standard error as a `TextOutputStream`, for `print(_:to:)`.
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        // The file descriptor, not the `stderr` FILE global, which Swift 6 rejects as shared mutable state.
+        var text = string
+        text.withUTF8 { _ = Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
+}

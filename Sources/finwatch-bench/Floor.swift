@@ -1,0 +1,55 @@
+import CPcap
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The floor: libpcap reading the file with a callback that only counts. No program that reads
+/// through libpcap can go faster, so finwatch's rate is judged against this one.
+enum Floor {
+    struct Counts {
+        var packets = 0
+        var bytes = 0
+    }
+
+    struct Result {
+        var counts: Counts
+        var seconds: Double
+        var packetsPerSecond: Double { seconds > 0 ? Double(counts.packets) / seconds : 0 }
+    }
+
+    /// Reads `path` once, timing from pcap_open_offline to the last packet on the monotonic clock.
+    static func run(path: String) throws(BenchError) -> Result {
+        let started = monotonicSeconds()
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        guard let handle = pcap_open_offline(path, &errorBuffer) else {
+            throw .cannotRead(path: path, reason: String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        defer { pcap_close(handle) }
+        var counts = Counts()
+        let status = withUnsafeMutablePointer(to: &counts) { countsPointer in
+            countsPointer.withMemoryRebound(to: UInt8.self, capacity: MemoryLayout<Counts>.size) { user in
+                // -1 packets: everything in the file; returns 0 at end of file, -1 on error.
+                pcap_dispatch(handle, -1, { user, header, _ in
+                    guard let user, let header else { return }
+                    user.withMemoryRebound(to: Counts.self, capacity: 1) { counts in
+                        counts.pointee.packets += 1
+                        counts.pointee.bytes += Int(header.pointee.caplen)
+                    }
+                }, user)
+            }
+        }
+        let seconds = monotonicSeconds() - started
+        guard status >= 0 else {
+            throw .cannotRead(path: path, reason: String(cString: pcap_geterr(handle)))
+        }
+        return Result(counts: counts, seconds: seconds)
+    }
+
+    static func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}
