@@ -28,7 +28,7 @@ package enum AlertKind: String, Sendable, Hashable, CaseIterable {
         case .closeWait: self = .closeWaitLingering
         case .finWait2: self = .finWait2Lingering
         case .lastAck: self = .lastAckLingering
-        case .established, .finWait1, .closing, .timeWait, .closed: return nil
+        case .synSent, .synReceived, .established, .finWait1, .closing, .timeWait, .closed: return nil
         }
     }
 }

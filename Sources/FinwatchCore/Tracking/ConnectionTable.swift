@@ -1,35 +1,564 @@
 /// Every tracked connection, keyed by its 4-tuple, with the timers that end them. The only
 /// entry point of the tracker: segments and clock ticks in, events out.
+///
+/// Memory: records live in one dense slot array reserved for `maxConnections` up front (pages
+/// are touched only as slots are used) and an open-addressing index of 4-byte slot numbers, so
+/// an open connection costs its record plus a few bytes of index. Time: a lookup is a hash and
+/// a short probe; timers are FIFO queues (one per kind, each with one fixed duration), so no
+/// per-packet cost grows with the number of connections.
 package struct ConnectionTable: ~Copyable {
     package let configuration: TrackerConfiguration
     package private(set) var evictions: UInt64 = 0
+    /// Copies of one segment captured again on another interface, ignored.
     package private(set) var duplicates: UInt64 = 0
+    /// New connections not tracked because the table was full of connections it must not evict.
+    package private(set) var rejected: UInt64 = 0
 
-    package init(configuration: TrackerConfiguration) {
+    private var slots: [Connection] = []
+    private var freeSlots: [UInt32] = []
+    /// Open addressing, linear probing: 0 is empty, otherwise slot + 1.
+    private var index: [UInt32]
+    private var liveCount = 0
+    private var nextUID: UInt64 = 1
+    private let seed: UInt64
+    private var stateCounts = [Int](repeating: 0, count: EndpointState.allCases.count)
+
+    private var closeWaitTimers = TimerQueue()
+    private var finWait2Timers = TimerQueue()
+    private var lastAckTimers = TimerQueue()
+    /// Residues (TIME_WAIT, or the short hold after an RST), by expiry.
+    private var residueTimers = TimerQueue()
+    /// Idle timeouts by phase; also the eviction order (oldest activity first).
+    private var openingTimers = TimerQueue()
+    private var openTimers = TimerQueue()
+    private var closingTimers = TimerQueue()
+    /// The earliest deadline at any queue's head: `advance` is one comparison until then.
+    private var nextDue: Int64 = .max
+
+    /// How long a connection ended by an RST is held to absorb segments still in flight.
+    private let resetResidue: Int64
+
+    package init(configuration: TrackerConfiguration, hashSeed: UInt64 = 0x5EED_F1A7_C0FF_EE00) {
         self.configuration = configuration
+        seed = hashSeed
+        resetResidue = min(configuration.timeWait, 10 * DurationText.second)
+        slots.reserveCapacity(max(configuration.maxConnections, 16))
+        index = [UInt32](repeating: 0, count: 1024)
     }
 
     /// Tracked connections now, TIME_WAIT residues included.
-    package var count: Int { 0 }
+    package var count: Int { liveCount }
+
+    // MARK: - Segments
 
     /// Feeds one segment; appends what it caused to `events` (which the caller reuses, so the
     /// hot path allocates nothing).
-    package mutating func observe(_ segment: TCPSegment, into events: inout [Event]) {}
+    package mutating func observe(_ segment: TCPSegment, into events: inout [Event]) {
+        let key = FlowKey(segment)
+        let hash = key.hashValue(seed: seed)
+        guard let slot = find(key, hash: hash) else {
+            startConnection(segment, key: key, hash: hash, into: &events)
+            return
+        }
+        let s = Int(slot)
+        if isCopyOnAnotherInterface(segment, slot: s) {
+            duplicates &+= 1
+            return
+        }
+        let phase = slots[s].phase
+        if segment.flags.contains(.syn) && !segment.flags.contains(.ack) && (phase == .open || phase == .closing)
+            && !(slots[s].orig.sentSYN && slots[s].orig.nextSequence == segment.sequence + 1) {
+            // A new SYN on a 4-tuple we still track as open: the old connection ended unseen (its
+            // host rebooted, or its last segments were lost). Write it as it stands, start afresh.
+            end(slot: s, at: segment.timestamp, reason: "reused", into: &events)
+            startConnection(segment, key: key, hash: hash, into: &events)
+            return
+        }
+        let side = slots[s].side(of: segment)
+        let before = (slots[s].orig.state, slots[s].resp.state, slots[s].phase)
+        let outcome = slots[s].observe(segment, from: side, at: segment.timestamp, into: &events)
+        afterTransition(slot: s, before: before, at: segment.timestamp, into: &events)
+        switch outcome {
+        case .tracked:
+            break
+        case .closed(let kind):
+            writeRecord(slot: s, kind, at: segment.timestamp, endedBy: nil, into: &events)
+            enterResidue(slot: s, at: segment.timestamp)
+        case .replaced:
+            remove(slot: s)
+            startConnection(segment, key: key, hash: hash, into: &events)
+        case .residueEnded:
+            remove(slot: s)
+        }
+    }
+
+    /// On `any`, one segment crossing a veth, a bridge and an uplink is captured on each: the same
+    /// fingerprint within a few ms on another interface (or where the capture does not say) is a
+    /// copy. A retransmission differs: Linux's RTO is at least 200 ms and IPv4 gives it a new id.
+    private mutating func isCopyOnAnotherInterface(_ segment: TCPSegment, slot: Int) -> Bool {
+        var fingerprint = UInt64(segment.sequence.raw) << 32 | UInt64(segment.acknowledgment.raw)
+        fingerprint ^= UInt64(segment.flags.rawValue) << 56 ^ UInt64(segment.payloadLength) << 20
+        fingerprint ^= UInt64(segment.ipIdentification) << 4 ^ UInt64(segment.window) << 40
+        fingerprint ^= UInt64(segment.sourcePort) << 8
+        let interface = segment.interfaceIndex ?? .max
+        let time = segment.timestamp.nanoseconds
+        let isCopy = fingerprint == slots[slot].lastFingerprint
+            && time &- slots[slot].lastFingerprintTime <= configuration.duplicateWindow
+            && (interface != slots[slot].lastInterface || interface == .max)
+        if !isCopy {
+            slots[slot].lastFingerprint = fingerprint
+            slots[slot].lastFingerprintTime = time
+            slots[slot].lastInterface = interface
+        }
+        return isCopy
+    }
+
+    private mutating func startConnection(_ segment: TCPSegment, key: FlowKey, hash: UInt64,
+                                          into events: inout [Event]) {
+        let flags = segment.flags
+        // An RST for an unknown connection (a scan's answer, backscatter) starts nothing.
+        if flags.contains(.rst) { return }
+        if liveCount >= configuration.maxConnections {
+            guard evictOne(at: segment.timestamp, into: &events) else {
+                rejected &+= 1
+                return
+            }
+        }
+        let senderIsA = FlowKey.senderIsA(segment)
+        let opening = flags.contains(.syn)
+        let origIsA: Bool
+        let handshakeSeen: Bool
+        if opening {
+            // A SYN names orig; a SYN+ACK names its receiver (the SYN itself was missed).
+            origIsA = flags.contains(.ack) ? !senderIsA : senderIsA
+            handshakeSeen = !flags.contains(.ack)
+        } else {
+            let senderIsOrig = ConnectionTable.inferSenderIsOrig(segment)
+            origIsA = senderIsOrig == senderIsA
+            handshakeSeen = false
+        }
+        var connection = Connection(
+            key: key, origIsA: origIsA, uidNumber: nextUID, generation: 0,
+            phase: opening ? .opening : .open, handshakeSeen: handshakeSeen,
+            firstSeen: segment.timestamp, lastSeen: segment.timestamp,
+            orig: EndpointRecord(state: opening ? .synSent : .established),
+            resp: EndpointRecord(state: opening ? .closed : .established))
+        if !handshakeSeen { connection.history.recordFlipped() }
+        nextUID &+= 1
+
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = Int(free)
+            connection.generation = slots[slot].generation &+ 1
+            slots[slot] = connection
+        } else {
+            slot = slots.count
+            slots.append(connection)
+        }
+        liveCount += 1
+        insertIndex(UInt32(slot), hash: hash)
+        count(slots[slot].orig.state, +1)
+        count(slots[slot].resp.state, +1)
+        schedule(idleTimerFor: slot, at: segment.timestamp)
+
+        // The first segment goes through the same transitions as every other.
+        let side = slots[slot].side(of: segment)
+        _ = isCopyOnAnotherInterface(segment, slot: slot)
+        let before = (slots[slot].orig.state, slots[slot].resp.state, slots[slot].phase)
+        let outcome = slots[slot].observe(segment, from: side, at: segment.timestamp, into: &events)
+        afterTransition(slot: slot, before: before, at: segment.timestamp, into: &events)
+        if case .closed(let kind) = outcome {
+            writeRecord(slot: slot, kind, at: segment.timestamp, endedBy: nil, into: &events)
+            enterResidue(slot: slot, at: segment.timestamp)
+        }
+    }
+
+    /// Which side opened a connection whose SYN was not seen: a port below 1024 answers; else a
+    /// port in Linux's ephemeral range (32768–60999) opened; else the higher port opened; on a
+    /// tie the sender of the first segment seen is orig. The README documents this rule.
+    static func inferSenderIsOrig(_ segment: TCPSegment) -> Bool {
+        let (source, destination) = (segment.sourcePort, segment.destinationPort)
+        if (source < 1024) != (destination < 1024) { return destination < 1024 }
+        let ephemeral: ClosedRange<UInt16> = 32768...60999
+        if ephemeral.contains(source) != ephemeral.contains(destination) { return ephemeral.contains(source) }
+        if source != destination { return source > destination }
+        return true
+    }
+
+    // MARK: - State bookkeeping
+
+    /// Compares states before and after a segment: counts, alerts resolved or armed, queues moved.
+    private mutating func afterTransition(slot: Int, before: (EndpointState, EndpointState, RecordPhase),
+                                          at time: Timestamp, into events: inout [Event]) {
+        for side in Side.allCases {
+            let old = side == .orig ? before.0 : before.1
+            let new = slots[slot][side].state
+            guard old != new else { continue }
+            count(old, -1)
+            count(new, +1)
+            if slots[slot][side].alertFiring, let alert = AlertKind(watching: old) {
+                slots[slot][side].alertFiring = false
+                var resolved = AlertEvent(
+                    time: time, identity: slots[slot].identity, alert: alert, status: .resolved, side: side,
+                    since: enteredAt(slot: slot, side: side, fallback: time, old: old), duration: 0,
+                    threshold: configuration.threshold(for: alert))
+                resolved.duration = time.nanoseconds(since: resolved.since)
+                resolved.resolvedTo = new
+                events.append(.alert(resolved))
+            }
+            if let alert = AlertKind(watching: new) {
+                let deadline = time.adding(nanoseconds: configuration.threshold(for: alert)).nanoseconds
+                push(TimerQueue.Entry(deadline: deadline, slot: UInt32(slot),
+                                      generation: slots[slot].generation, side: side), to: alert)
+            }
+        }
+        if before.2 != slots[slot].phase && slots[slot].phase != .residue {
+            schedule(idleTimerFor: slot, at: time)
+        }
+    }
+
+    /// When the side entered `old`: kept by the teardown until the next transition overwrote it,
+    /// so it is recomputed from the phase times the teardown holds.
+    private func enteredAt(slot: Int, side: Side, fallback: Timestamp, old: EndpointState) -> Timestamp {
+        guard let teardown = slots[slot].teardown else { return fallback }
+        switch old {
+        case .closeWait:
+            // Entered when the peer's FIN passed.
+            return teardown.finTime[side.peer.index] ?? fallback
+        case .finWait2:
+            return teardown.finAckedTime[side.index] ?? fallback
+        case .lastAck:
+            return teardown.finTime[side.index] ?? fallback
+        case .synSent, .synReceived, .established, .finWait1, .closing, .timeWait, .closed:
+            return fallback
+        }
+    }
+
+    private mutating func count(_ state: EndpointState, _ delta: Int) {
+        stateCounts[state.ordinal] += delta
+    }
+
+    // MARK: - Records and removal
+
+    private mutating func writeRecord(slot: Int, _ kind: CloseKind, at time: Timestamp, endedBy: String?,
+                                      into events: inout [Event]) {
+        events.append(.close(slots[slot].closeRecord(kind, at: time, endedBy: endedBy)))
+    }
+
+    /// After its record: TIME_WAIT for the active closer(s) for `--time-wait`, or a short hold
+    /// after an RST. The teardown's detail is dropped; the residue is the bare record.
+    private mutating func enterResidue(slot: Int, at time: Timestamp) {
+        let holdsTimeWait = slots[slot].orig.state == .timeWait || slots[slot].resp.state == .timeWait
+        slots[slot].phase = .residue
+        slots[slot].teardown = nil
+        let hold = holdsTimeWait ? configuration.timeWait : resetResidue
+        let deadline = time.adding(nanoseconds: hold).nanoseconds
+        residueTimers.push(TimerQueue.Entry(deadline: deadline, slot: UInt32(slot),
+                                            generation: slots[slot].generation, side: .orig))
+        nextDue = min(nextDue, deadline)
+    }
+
+    private mutating func remove(slot: Int) {
+        let key = slots[slot].key
+        removeIndex(key, slot: UInt32(slot))
+        count(slots[slot].orig.state, -1)
+        count(slots[slot].resp.state, -1)
+        slots[slot].isLive = false
+        slots[slot].teardown = nil
+        slots[slot].generation &+= 1
+        freeSlots.append(UInt32(slot))
+        liveCount -= 1
+    }
+
+    /// Writes the record of a connection that did not end on the wire, and removes it.
+    private mutating func end(slot: Int, at time: Timestamp, reason: String, into events: inout [Event]) {
+        if slots[slot].phase != .residue {
+            writeRecord(slot: slot, slots[slot].unfinishedCloseKind, at: time, endedBy: reason, into: &events)
+        }
+        remove(slot: slot)
+    }
+
+    // MARK: - Clock
 
     /// Moves the clock to `time`: fires alerts whose threshold passed, ends TIME_WAIT and idle
     /// connections. Offline the packet clock, live the host clock.
-    package mutating func advance(to time: Timestamp, into events: inout [Event]) {}
+    package mutating func advance(to time: Timestamp, into events: inout [Event]) {
+        let now = time.nanoseconds
+        guard now >= nextDue else { return }
+        for alert in AlertKind.allCases { fireAlerts(alert, now: time, into: &events) }
+        while let head = residueTimers.first, head.deadline <= now {
+            _ = residueTimers.popFirst()
+            let s = Int(head.slot)
+            guard slots[s].isLive, slots[s].generation == head.generation, slots[s].phase == .residue else { continue }
+            // TIME_WAIT over (2*MSL): the active closer is CLOSED and the 4-tuple free again.
+            remove(slot: s)
+        }
+        expireIdle(.opening, now: time, into: &events)
+        expireIdle(.open, now: time, into: &events)
+        expireIdle(.closing, now: time, into: &events)
+        recomputeNextDue()
+    }
+
+    private mutating func fireAlerts(_ alert: AlertKind, now: Timestamp, into events: inout [Event]) {
+        while let head = alertQueue(alert).first, head.deadline <= now.nanoseconds {
+            popAlert(alert)
+            let s = Int(head.slot)
+            guard slots[s].isLive, slots[s].generation == head.generation,
+                  slots[s][head.side].state == alert.state, !slots[s][head.side].alertFiring else { continue }
+            slots[s][head.side].alertFiring = true
+            slots[s].anomalies.insert(alert.anomaly)
+            let since = slots[s].since(head.side)
+            events.append(.alert(AlertEvent(
+                time: now, identity: slots[s].identity, alert: alert, status: .firing, side: head.side,
+                since: since, duration: now.nanoseconds(since: since),
+                threshold: configuration.threshold(for: alert))))
+        }
+    }
+
+    private mutating func expireIdle(_ phase: RecordPhase, now: Timestamp, into events: inout [Event]) {
+        let timeout = idleTimeout(phase)
+        var budget = 100_000   // bounded work per tick; the rest waits for the next one
+        while budget > 0, let head = idleQueue(phase).first, head.deadline <= now.nanoseconds {
+            budget -= 1
+            popIdle(phase)
+            let s = Int(head.slot)
+            guard slots[s].isLive, slots[s].generation == head.generation, slots[s].phase == phase else { continue }
+            let quietUntil = slots[s].lastSeen.adding(nanoseconds: timeout)
+            if quietUntil <= now {
+                end(slot: s, at: now, reason: "idle_timeout", into: &events)
+            } else {
+                pushIdle(TimerQueue.Entry(deadline: quietUntil.nanoseconds, slot: head.slot,
+                                          generation: head.generation, side: .orig), phase)
+            }
+        }
+    }
 
     /// End of input or shutdown: every tracked connection gets its close record (`reason` goes to
     /// its `ended_by`); firing alerts stay firing.
-    package mutating func finish(at time: Timestamp, reason: String, into events: inout [Event]) {}
+    package mutating func finish(at time: Timestamp, reason: String, into events: inout [Event]) {
+        // Oldest first, so the output reads in the order connections began.
+        var live: [(UInt64, Int)] = []
+        live.reserveCapacity(liveCount)
+        for slot in slots.indices where slots[slot].isLive { live.append((slots[slot].uidNumber, slot)) }
+        live.sort { $0.0 < $1.0 }
+        for (_, slot) in live { end(slot: slot, at: time, reason: reason, into: &events) }
+        recomputeNextDue()
+    }
 
     /// libpcap dropped packets: every connection tracked now may be missing segments.
-    package mutating func noteCaptureDrops() {}
+    package mutating func noteCaptureDrops() {
+        for slot in slots.indices where slots[slot].isLive && slots[slot].phase != .residue {
+            slots[slot].mayHaveLostSegments = true
+        }
+    }
+
+    // MARK: - Eviction
+
+    /// Frees one slot for a new connection, sacrificing what matters least: a residue (its record
+    /// is written), then an unanswered SYN (a flood's), then the quietest open connection, and
+    /// half-closed ones — what users watch — only when nothing else is left.
+    private mutating func evictOne(at time: Timestamp, into events: inout [Event]) -> Bool {
+        while let head = residueTimers.popFirst() {
+            let s = Int(head.slot)
+            guard slots[s].isLive, slots[s].generation == head.generation, slots[s].phase == .residue else { continue }
+            remove(slot: s)
+            evictions &+= 1
+            return true
+        }
+        for phase in [RecordPhase.opening, .open, .closing] {
+            var budget = 64   // second chances per eviction, so a busy table stays O(1)
+            while let head = idleQueue(phase).first {
+                popIdle(phase)
+                let s = Int(head.slot)
+                guard slots[s].isLive, slots[s].generation == head.generation, slots[s].phase == phase else { continue }
+                let quietSince = slots[s].lastSeen.adding(nanoseconds: idleTimeout(phase)).nanoseconds
+                if quietSince > head.deadline && budget > 0 {
+                    // Active since it was queued: a second chance at the back, as CLOCK does.
+                    budget -= 1
+                    pushIdle(TimerQueue.Entry(deadline: quietSince, slot: head.slot,
+                                              generation: head.generation, side: .orig), phase)
+                    continue
+                }
+                end(slot: s, at: time, reason: "eviction", into: &events)
+                evictions &+= 1
+                return true
+            }
+        }
+        return false
+    }
+
+    // MARK: - Timer queues
+
+    private func idleTimeout(_ phase: RecordPhase) -> Int64 {
+        switch phase {
+        case .opening: configuration.idleTimeoutHandshake
+        case .open: configuration.idleTimeoutEstablished
+        case .closing, .residue: configuration.idleTimeoutHalfClosed
+        }
+    }
+
+    private func idleQueue(_ phase: RecordPhase) -> TimerQueue {
+        switch phase {
+        case .opening: openingTimers
+        case .open: openTimers
+        case .closing, .residue: closingTimers
+        }
+    }
+
+    private mutating func popIdle(_ phase: RecordPhase) {
+        switch phase {
+        case .opening: _ = openingTimers.popFirst()
+        case .open: _ = openTimers.popFirst()
+        case .closing, .residue: _ = closingTimers.popFirst()
+        }
+    }
+
+    private mutating func pushIdle(_ entry: TimerQueue.Entry, _ phase: RecordPhase) {
+        switch phase {
+        case .opening: openingTimers.push(entry)
+        case .open: openTimers.push(entry)
+        case .closing, .residue: closingTimers.push(entry)
+        }
+        nextDue = min(nextDue, entry.deadline)
+    }
+
+    private mutating func schedule(idleTimerFor slot: Int, at time: Timestamp) {
+        let phase = slots[slot].phase
+        let deadline = time.adding(nanoseconds: idleTimeout(phase)).nanoseconds
+        pushIdle(TimerQueue.Entry(deadline: deadline, slot: UInt32(slot),
+                                  generation: slots[slot].generation, side: .orig), phase)
+    }
+
+    private func alertQueue(_ alert: AlertKind) -> TimerQueue {
+        switch alert {
+        case .closeWaitLingering: closeWaitTimers
+        case .finWait2Lingering: finWait2Timers
+        case .lastAckLingering: lastAckTimers
+        }
+    }
+
+    private mutating func popAlert(_ alert: AlertKind) {
+        switch alert {
+        case .closeWaitLingering: _ = closeWaitTimers.popFirst()
+        case .finWait2Lingering: _ = finWait2Timers.popFirst()
+        case .lastAckLingering: _ = lastAckTimers.popFirst()
+        }
+    }
+
+    private mutating func push(_ entry: TimerQueue.Entry, to alert: AlertKind) {
+        switch alert {
+        case .closeWaitLingering: closeWaitTimers.push(entry)
+        case .finWait2Lingering: finWait2Timers.push(entry)
+        case .lastAckLingering: lastAckTimers.push(entry)
+        }
+        nextDue = min(nextDue, entry.deadline)
+    }
+
+    private mutating func recomputeNextDue() {
+        var due = Int64.max
+        for queue in [closeWaitTimers, finWait2Timers, lastAckTimers, residueTimers,
+                      openingTimers, openTimers, closingTimers] {
+            if let head = queue.first { due = min(due, head.deadline) }
+        }
+        nextDue = due
+    }
+
+    // MARK: - Index
+
+    private func find(_ key: FlowKey, hash: UInt64) -> UInt32? {
+        let mask = index.count - 1
+        var position = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let entry = index[position]
+            if entry == 0 { return nil }
+            if slots[Int(entry - 1)].key == key { return entry - 1 }
+            position = (position + 1) & mask
+        }
+    }
+
+    private mutating func insertIndex(_ slot: UInt32, hash: UInt64) {
+        if (liveCount + 1) * 2 > index.count { growIndex() }
+        let mask = index.count - 1
+        var position = Int(truncatingIfNeeded: hash) & mask
+        while index[position] != 0 { position = (position + 1) & mask }
+        index[position] = slot + 1
+    }
+
+    private mutating func growIndex() {
+        let old = index
+        index = [UInt32](repeating: 0, count: old.count * 2)
+        let mask = index.count - 1
+        for entry in old where entry != 0 {
+            var position = Int(truncatingIfNeeded: slots[Int(entry - 1)].key.hashValue(seed: seed)) & mask
+            while index[position] != 0 { position = (position + 1) & mask }
+            index[position] = entry
+        }
+    }
+
+    /// Backward-shift deletion: no tombstones, so probes stay short however long the run.
+    private mutating func removeIndex(_ key: FlowKey, slot: UInt32) {
+        let mask = index.count - 1
+        var hole = Int(truncatingIfNeeded: key.hashValue(seed: seed)) & mask
+        while index[hole] != slot + 1 {
+            if index[hole] == 0 { return }   // not indexed: nothing to remove
+            hole = (hole + 1) & mask
+        }
+        index[hole] = 0
+        var next = (hole + 1) & mask
+        while index[next] != 0 {
+            let home = Int(truncatingIfNeeded: slots[Int(index[next] - 1)].key.hashValue(seed: seed)) & mask
+            // Move the entry back into the hole if its home is not between the hole and itself.
+            let distanceToHome = (next - home) & mask
+            let distanceToHole = (next - hole) & mask
+            if distanceToHome >= distanceToHole {
+                index[hole] = index[next]
+                index[next] = 0
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+    }
+
+    // MARK: - Views
 
     /// Endpoints in each RFC state now.
-    package func endpointCounts() -> [EndpointState: Int] { [:] }
+    package func endpointCounts() -> [EndpointState: Int] {
+        var counts: [EndpointState: Int] = [:]
+        for state in EndpointState.allCases { counts[state] = stateCounts[state.ordinal] }
+        return counts
+    }
 
     /// The sides half-closed now (CLOSE_WAIT, FIN_WAIT_2, LAST_ACK), oldest problem first.
-    package func halfClosedSnapshot() -> [ConnectionSnapshot] { [] }
+    package func halfClosedSnapshot() -> [ConnectionSnapshot] {
+        var rows: [ConnectionSnapshot] = []
+        for slot in slots.indices where slots[slot].isLive && slots[slot].phase == .closing {
+            let connection = slots[slot]
+            for side in Side.allCases where AlertKind(watching: connection[side].state) != nil {
+                rows.append(ConnectionSnapshot(
+                    identity: connection.identity, origState: connection.orig.state,
+                    respState: connection.resp.state, side: side, state: connection[side].state,
+                    since: connection.since(side), alertFiring: connection[side].alertFiring,
+                    lastSeen: connection.lastSeen))
+            }
+        }
+        return rows.sorted { $0.since < $1.since }
+    }
+}
+
+extension EndpointState {
+    /// Position in `allCases`, for per-state counters without a dictionary on the hot path.
+    var ordinal: Int {
+        switch self {
+        case .synSent: 0
+        case .synReceived: 1
+        case .established: 2
+        case .finWait1: 3
+        case .finWait2: 4
+        case .closeWait: 5
+        case .closing: 6
+        case .lastAck: 7
+        case .timeWait: 8
+        case .closed: 9
+        }
+    }
 }

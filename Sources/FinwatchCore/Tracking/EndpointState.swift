@@ -1,7 +1,10 @@
 /// An endpoint's RFC 9293 connection state as inferred at the capture point. Raw values are
-/// the contract's spellings. Handshake states collapse into `established` for teardown
-/// purposes: finwatch reports how connections end, not how they start.
+/// the contract's spellings. The handshake states appear only for connections that never got
+/// past their SYN (refused, unanswered, or still opening when the record is written); a
+/// connection picked up mid-stream starts ESTABLISHED on both sides.
 package enum EndpointState: String, Sendable, Hashable, CaseIterable {
+    case synSent = "SYN_SENT"
+    case synReceived = "SYN_RECEIVED"
     case established = "ESTABLISHED"
     case finWait1 = "FIN_WAIT_1"
     case finWait2 = "FIN_WAIT_2"

@@ -1,0 +1,65 @@
+extension Connection {
+    /// The `close` event for this connection as it stands at `time`.
+    func closeRecord(_ kind: CloseKind, at time: Timestamp, endedBy: String?) -> CloseRecord {
+        var record = CloseRecord(time: time, identity: identity, close: kind)
+        record.endedBy = endedBy
+        record.resetBy = resetBy
+        record.resetState = resetState
+        record.origState = orig.state
+        record.respState = resp.state
+        record.origFINRetransmits = Int(orig.finRetransmits)
+        record.respFINRetransmits = Int(resp.finRetransmits)
+        record.finalAckRetransmits = Int(finalAckRetransmits)
+        record.anomalies = anomalies
+        if mayHaveLostSegments { record.anomalies.insert(.captureDrops) }
+        record.history = history.text
+        record.origPackets = Int(orig.packets)
+        record.respPackets = Int(resp.packets)
+        record.durations.lifetime = time.nanoseconds(since: firstSeen)
+
+        guard let teardown else { return record }
+        record.sequence = teardown.steps
+        record.sequenceTruncated = teardown.stepsTruncated
+        record.origFINIntervals = teardown.finIntervals[0]
+        record.respFINIntervals = teardown.finIntervals[1]
+
+        guard let active = teardown.firstFINSide else {
+            return record   // an RST before any FIN: no teardown phases happened
+        }
+        record.activeCloser = teardown.crossed ? .both : (active == .orig ? .orig : .resp)
+        let passive = active.peer
+        let firstFIN = teardown.finTime[active.index]
+        let secondFIN = teardown.finTime[passive.index]
+        let firstFINAcked = teardown.finAckedTime[active.index]
+        let secondFINAcked = teardown.finAckedTime[passive.index]
+
+        func between(_ from: Timestamp?, _ to: Timestamp?) -> Int64? {
+            guard let from, let to else { return nil }
+            return max(0, to.nanoseconds(since: from))
+        }
+        record.durations.finWait1 = between(firstFIN, firstFINAcked)
+        if !teardown.crossed {
+            // Only a passive side has a CLOSE_WAIT; when the FINs crossed neither side was passive.
+            record.durations.closeWait = between(firstFIN, secondFIN)
+            if let acked = firstFINAcked, let second = secondFIN, acked <= second {
+                record.durations.finWait2 = between(acked, second)
+            }
+            record.durations.lastAck = between(secondFIN, secondFINAcked)
+        }
+        if let reset = teardown.resetTime {
+            record.durations.teardown = between(firstFIN, reset)
+        } else if let first = firstFINAcked, let second = secondFINAcked {
+            record.durations.teardown = between(firstFIN, max(first, second))
+        }
+        return record
+    }
+
+    /// The close class for a record written before the connection ended on the wire.
+    var unfinishedCloseKind: CloseKind {
+        switch phase {
+        case .opening: sawSYNACK ? .unterminated : .noAnswer
+        case .open: .unterminated
+        case .closing, .residue: (orig.sentFIN || resp.sentFIN) ? .halfClosed : .unterminated
+        }
+    }
+}

@@ -1,0 +1,306 @@
+/// What one segment did to a connection, for the table to act on (timers, records, removal).
+enum SegmentOutcome {
+    /// Nothing beyond state changes the table picks up by comparing states.
+    case tracked
+    /// The teardown completed or an RST ended it: write the close record, keep a residue.
+    case closed(CloseKind)
+    /// A SYN on a residue's 4-tuple: end the residue and start a new connection with this SYN.
+    case replaced
+    /// An RST assassinated a TIME_WAIT residue (RFC 1337): remove it.
+    case residueEnded
+}
+
+extension Connection {
+    /// Applies one segment sent by `side`. Events that belong to this connection alone
+    /// (anomalies) are appended to `events`; the table handles what needs the clock or the table.
+    mutating func observe(_ segment: TCPSegment, from side: Side, at time: Timestamp,
+                          into events: inout [Event]) -> SegmentOutcome {
+        let flags = segment.flags
+        let peer = side.peer
+        if time > lastSeen { lastSeen = time }
+        self[side].packets &+= 1
+        recordHistory(segment, from: side)
+
+        if phase == .residue { return observeInResidue(segment, from: side, at: time, into: &events) }
+
+        if let teardown, phase == .closing {
+            teardown.append(SequenceStep(from: side, flags: flags, offset: time.nanoseconds(since: teardown.start)))
+        }
+
+        // MARK: Handshake
+        if flags.contains(.syn) {
+            self[side].windowScale = segment.windowScale ?? 0
+            self[side].nextSequence = segment.sequence + 1
+            self[side].hasSequence = true
+            if flags.contains(.ack) {
+                sawSYNACK = true
+                if phase == .opening { self[side].state = .synReceived }
+            } else {
+                self[side].sentSYN = true
+            }
+        }
+
+        // MARK: Reset
+        if flags.contains(.rst) { return observeReset(segment, from: side, at: time, into: &events) }
+
+        // MARK: Acknowledgment — before the FIN, so a FIN+ACK first acknowledges the peer's FIN.
+        if flags.contains(.ack) {
+            let ack = segment.acknowledgment
+            if !self[side].hasAcked || self[side].lastAck < ack {
+                self[side].lastAck = ack
+                self[side].hasAcked = true
+            }
+            if phase == .opening && side == .orig && sawSYNACK && !flags.contains(.syn) {
+                // The third segment of the handshake: both sides are ESTABLISHED.
+                orig.state = .established
+                resp.state = .established
+                phase = .open
+            }
+            if self[peer].sentFIN && !self[peer].finAcknowledged && !(ack < self[peer].finSequence + 1) {
+                finAcknowledged(of: peer, at: time)
+            }
+        }
+        self[side].window = segment.window
+
+        // MARK: Sequence space and data
+        if !flags.contains(.syn) {
+            let end = segment.sequence + segment.payloadLength + (flags.contains(.fin) ? 1 : 0)
+            if !self[side].hasSequence || self[side].nextSequence < end {
+                self[side].nextSequence = end
+                self[side].hasSequence = true
+            }
+        }
+        if segment.payloadLength > 0 && self[side].sentFIN
+            && !(segment.sequence < self[side].finSequence + 1) && !self[side].reportedDataAfterFIN {
+            self[side].reportedDataAfterFIN = true
+            anomalies.insert(.dataAfterFIN)
+            events.append(.anomaly(AnomalyEvent(
+                time: time, identity: identity, anomaly: .dataAfterFIN, side: side,
+                count: Int(segment.payloadLength), state: self[side].state,
+                detail: "payload beyond the sender's own FIN")))
+        }
+
+        // MARK: FIN
+        if flags.contains(.fin) {
+            observeFIN(segment, from: side, at: time, into: &events)
+        }
+
+        if orig.sentFIN && resp.sentFIN && orig.finAcknowledged && resp.finAcknowledged {
+            return .closed(teardown?.crossed == true ? .simultaneous : .normal)
+        }
+        return .tracked
+    }
+
+    /// The only writer of an endpoint's state after the handshake: stamps when it was entered.
+    mutating func enter(_ state: EndpointState, for side: Side, at time: Timestamp) {
+        self[side].state = state
+        beginTeardown(at: time).stateSince[side.index] = time
+    }
+
+    /// The teardown record, created by the first FIN or RST.
+    @discardableResult
+    mutating func beginTeardown(at time: Timestamp) -> Teardown {
+        if let teardown { return teardown }
+        let created = Teardown(start: time, since: firstSeen)
+        teardown = created
+        phase = .closing
+        return created
+    }
+
+    // MARK: - FIN
+
+    private mutating func observeFIN(_ segment: TCPSegment, from side: Side, at time: Timestamp,
+                                     into events: inout [Event]) {
+        let peer = side.peer
+        let finSequence = segment.sequence + segment.payloadLength
+        if self[side].sentFIN {
+            guard finSequence == self[side].finSequence else { return }   // a later FIN: data after FIN, flagged above
+            // The same FIN again: a retransmission (a keep-alive carries no FIN, so it never lands here).
+            noteFINRetransmit(from: side, at: time, into: &events)
+            return
+        }
+        let isFirstFIN = teardown == nil || teardown?.firstFINSide == nil
+        let teardown = beginTeardown(at: time)
+        if teardown.steps.isEmpty {
+            teardown.append(SequenceStep(from: side, flags: segment.flags, offset: 0))
+        }
+        if isFirstFIN && teardown.firstFINSide == nil { teardown.firstFINSide = side }
+        self[side].sentFIN = true
+        self[side].finSequence = finSequence
+        teardown.finTime[side.index] = time
+        teardown.lastFINCopy[side.index] = time
+
+        // Did the sender acknowledge the peer's FIN before sending its own? If not, the FINs crossed.
+        let acknowledgesPeerFIN = segment.flags.contains(.ack) && self[peer].sentFIN
+            && !(segment.acknowledgment < self[peer].finSequence + 1)
+        let crossed = self[peer].sentFIN && !acknowledgesPeerFIN && !self[peer].finAcknowledged
+        if crossed { teardown.crossed = true }
+
+        switch self[side].state {
+        case .synSent, .synReceived, .established:
+            enter(.finWait1, for: side, at: time)           // RFC 9293 §3.6: active close
+        case .closeWait:
+            // The peer's FIN passed us first; if this FIN does not acknowledge it, this side sent
+            // its FIN before receiving the peer's: it was FIN_WAIT_1 and is now CLOSING.
+            enter(crossed ? .closing : .lastAck, for: side, at: time)
+        case .finWait1, .finWait2, .closing, .lastAck, .timeWait, .closed:
+            break                                           // already sent a FIN: unreachable
+        }
+        // The FIN is assumed delivered: the receiver's state follows it.
+        switch self[peer].state {
+        case .synSent, .synReceived, .established:
+            enter(.closeWait, for: peer, at: time)          // passive side: its program must close()
+        case .finWait1:
+            enter(.closing, for: peer, at: time)            // FINs crossed, its own not yet acknowledged
+        case .finWait2:
+            enter(.timeWait, for: peer, at: time)           // RFC 9293 §3.10.7.4: FIN in FIN-WAIT-2
+        case .closeWait, .closing, .lastAck, .timeWait, .closed:
+            break
+        }
+    }
+
+    private mutating func noteFINRetransmit(from side: Side, at time: Timestamp, into events: inout [Event]) {
+        self[side].finRetransmits &+= 1
+        var intervals: [Int64] = []
+        if let teardown {
+            if let last = teardown.lastFINCopy[side.index],
+               teardown.finIntervals[side.index].count < Teardown.maxIntervals {
+                teardown.finIntervals[side.index].append(time.nanoseconds(since: last))
+            }
+            teardown.lastFINCopy[side.index] = time
+            intervals = teardown.finIntervals[side.index]
+        }
+        history.record(.retransmit, from: side)
+        anomalies.insert(.finRetransmit)
+        events.append(.anomaly(AnomalyEvent(
+            time: time, identity: identity, anomaly: .finRetransmit, side: side,
+            count: Int(self[side].finRetransmits), intervals: intervals, state: self[side].state)))
+    }
+
+    /// The FIN sent by `side` has just been acknowledged by its peer.
+    private mutating func finAcknowledged(of side: Side, at time: Timestamp) {
+        self[side].finAcknowledged = true
+        teardown?.finAckedTime[side.index] = time
+        switch self[side].state {
+        case .finWait1: enter(.finWait2, for: side, at: time)   // active closer; peer not closed yet
+        case .closing: enter(.timeWait, for: side, at: time)    // FINs crossed; this was the last ACK
+        case .lastAck: enter(.closed, for: side, at: time)      // passive closer done: teardown complete
+        case .synSent, .synReceived, .established, .finWait2, .closeWait, .timeWait, .closed:
+            break                                               // duplicate ACK: no transition
+        }
+    }
+
+    // MARK: - RST
+
+    private mutating func observeReset(_ segment: TCPSegment, from side: Side, at time: Timestamp,
+                                       into events: inout [Event]) -> SegmentOutcome {
+        let peer = side.peer
+        // RFC 5961 §3: believe an RST only inside the receiver's window. Without an ACK from the
+        // receiver yet (a SYN just sent) there is no window to check against.
+        if phase != .opening && self[peer].hasAcked {
+            let offset = segment.sequence.distance(from: self[peer].lastAck)
+            let window = max(self[peer].scaledWindow, 1)
+            if offset < 0 || UInt32(offset) >= window {
+                anomalies.insert(.resetOutOfWindow)
+                events.append(.anomaly(AnomalyEvent(
+                    time: time, identity: identity, anomaly: .resetOutOfWindow, side: side,
+                    state: self[side].state,
+                    detail: "RST seq \(segment.sequence.raw) outside the receiver's window at \(self[peer].lastAck.raw)")))
+                return .tracked
+            }
+        }
+        // RFC 9293 §3.10.7.1: a reset sent from no connection takes its sequence number from the
+        // segment's ACK and has no ACK bit, or answers an ACK-less segment (a SYN) with seq 0.
+        let fromNoConnection = !segment.flags.contains(.ack) || (phase == .opening && segment.sequence.raw == 0)
+        let resetState = fromNoConnection ? EndpointState.closed : self[side].state
+        let sawFIN = orig.sentFIN || resp.sentFIN
+        let kind: CloseKind
+        if phase == .opening && side == .resp && !sawSYNACK {
+            kind = .refused
+        } else if sawFIN {
+            kind = .resetAfterFIN
+            anomalies.insert(.resetDuringTeardown)
+            events.append(.anomaly(AnomalyEvent(
+                time: time, identity: identity, anomaly: .resetDuringTeardown, side: side,
+                state: resetState)))
+        } else {
+            kind = .reset
+        }
+        let teardown = beginTeardown(at: time)
+        if teardown.steps.isEmpty {
+            teardown.append(SequenceStep(from: side, flags: segment.flags, offset: 0))
+        }
+        teardown.resetTime = time
+        resetBy = side
+        self.resetState = resetState
+        if self[side].state != .closed { enter(.closed, for: side, at: time) }
+        if self[peer].state != .closed { enter(.closed, for: peer, at: time) }
+        return .closed(kind)
+    }
+
+    // MARK: - After the close record
+
+    /// Late segments on a written connection: TIME_WAIT's business (RFC 9293 §3.10.7.4).
+    private mutating func observeInResidue(_ segment: TCPSegment, from side: Side, at time: Timestamp,
+                                           into events: inout [Event]) -> SegmentOutcome {
+        let flags = segment.flags
+        let peer = side.peer
+        let inTimeWait = orig.state == .timeWait || resp.state == .timeWait
+        if flags.contains(.syn) && !flags.contains(.ack) {
+            if inTimeWait {
+                let waiting: Side = self[peer].state == .timeWait ? peer : side
+                anomalies.insert(.timeWaitReuse)
+                events.append(.anomaly(AnomalyEvent(
+                    time: time, identity: identity, anomaly: .timeWaitReuse, side: waiting, state: .timeWait,
+                    detail: "new SYN from \(side.rawValue) while \(waiting.rawValue) is in TIME_WAIT")))
+            }
+            return .replaced
+        }
+        if flags.contains(.rst) {
+            guard self[peer].state == .timeWait else { return .tracked }
+            anomalies.insert(.timeWaitReset)
+            events.append(.anomaly(AnomalyEvent(
+                time: time, identity: identity, anomaly: .timeWaitReset, side: peer, state: .timeWait,
+                detail: "RST from \(side.rawValue) to a side in TIME_WAIT (RFC 1337)")))
+            return .residueEnded
+        }
+        if flags.contains(.fin) && self[side].sentFIN
+            && segment.sequence + segment.payloadLength == self[side].finSequence {
+            // The final ACK was lost past the capture point: the peer never got it.
+            noteFINRetransmit(from: side, at: time, into: &events)
+            return .tracked
+        }
+        if flags.contains(.ack) && !flags.contains(.fin) && segment.payloadLength == 0
+            && self[side].state == .timeWait && self[peer].sentFIN
+            && segment.acknowledgment == self[peer].finSequence + 1 {
+            finalAckRetransmits &+= 1
+            anomalies.insert(.finalAckRetransmit)
+            events.append(.anomaly(AnomalyEvent(
+                time: time, identity: identity, anomaly: .finalAckRetransmit, side: side,
+                count: Int(finalAckRetransmits), state: .timeWait)))
+        }
+        return .tracked
+    }
+
+    // MARK: - History
+
+    private mutating func recordHistory(_ segment: TCPSegment, from side: Side) {
+        let flags = segment.flags
+        if (flags.contains(.syn) && (flags.contains(.fin) || flags.contains(.rst)))
+            || (flags.contains(.fin) && flags.contains(.rst)) {
+            history.record(.inconsistent, from: side)
+        }
+        if flags.contains(.syn) {
+            history.record(flags.contains(.ack) ? .synAck : .syn, from: side)
+        } else if flags.contains(.rst) {
+            history.record(.rst, from: side)
+        } else {
+            if flags.contains(.fin) { history.record(.fin, from: side) }
+            if segment.payloadLength > 0 { history.record(.data, from: side) }
+            if !flags.contains(.fin) && segment.payloadLength == 0 && flags.contains(.ack) {
+                history.record(.ack, from: side)
+            }
+        }
+        if segment.window == 0 && !flags.contains(.rst) { history.record(.zeroWindow, from: side) }
+    }
+}

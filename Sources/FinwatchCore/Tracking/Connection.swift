@@ -1,0 +1,131 @@
+/// One endpoint's view inside a connection record: its inferred state and the sequence facts
+/// the transitions need. 28 bytes: the teardown's times live in `Teardown`, allocated only
+/// once a FIN or RST appears.
+struct EndpointRecord: Equatable {
+    var state: EndpointState
+    var sentSYN = false
+    var sentFIN = false
+    var finAcknowledged = false
+    var hasAcked = false
+    var hasSequence = false
+    var alertFiring = false
+    var reportedDataAfterFIN = false
+    var windowScale: UInt8 = 0
+    var finRetransmits: UInt8 = 0
+    var packets: UInt32 = 0
+    /// One past the highest sequence number this side has sent (SND.NXT as seen on the wire).
+    var nextSequence = SequenceNumber(0)
+    /// The highest acknowledgment number this side has sent (its RCV.NXT as seen on the wire).
+    var lastAck = SequenceNumber(0)
+    /// The sequence number the FIN occupies.
+    var finSequence = SequenceNumber(0)
+    /// The last window this side advertised, unscaled.
+    var window: UInt16 = 0
+
+    init(state: EndpointState) { self.state = state }
+
+    /// The receive window in bytes: the raw field scaled by the shift from this side's SYN.
+    var scaledWindow: UInt32 { UInt32(window) << UInt32(min(windowScale, 14)) }
+}
+
+/// What exists only once a teardown has begun: phase times, FIN retransmission intervals and
+/// the close sequence. A class so the connection record stays small and a teardown in progress
+/// is mutated in place; one allocation per closing connection, none per packet.
+final class Teardown {
+    /// The first FIN or RST: the zero of the close sequence's `ms`.
+    var start: Timestamp
+    var firstFINSide: Side?
+    var finTime: [Timestamp?] = [nil, nil]
+    var finAckedTime: [Timestamp?] = [nil, nil]
+    var lastFINCopy: [Timestamp?] = [nil, nil]
+    /// When each side entered its current state (for durations, alerts and snapshots).
+    var stateSince: [Timestamp]
+    var resetTime: Timestamp?
+    /// Intervals between successive FIN copies per side, ns (the back-off evidence), at most 15.
+    var finIntervals: [[Int64]] = [[], []]
+    var steps: [SequenceStep] = []
+    var stepsTruncated = false
+    var crossed = false
+
+    static let maxSteps = 32
+    static let maxIntervals = 15
+
+    init(start: Timestamp, since: Timestamp) {
+        self.start = start
+        stateSince = [since, since]
+        steps.reserveCapacity(Teardown.maxSteps)
+    }
+
+    func append(_ step: SequenceStep) {
+        if steps.count < Teardown.maxSteps { steps.append(step) } else { stepsTruncated = true }
+    }
+}
+
+extension Side {
+    /// 0 for orig, 1 for resp: the index into per-side arrays.
+    var index: Int { self == .orig ? 0 : 1 }
+}
+
+/// Why a record leaves the table: what the contract's close event and the residue need.
+enum RecordPhase: UInt8 {
+    /// The SYN is out, no answer yet.
+    case opening
+    /// Open, no FIN or RST yet.
+    case open
+    /// At least one FIN or RST seen, close record not yet written.
+    case closing
+    /// The close record is written; held so late segments (a FIN retransmitted, a new SYN, an RST)
+    /// become anomalies of the same uid instead of a new connection. TIME_WAIT or after an RST.
+    case residue
+}
+
+/// One tracked connection: its key, both endpoints and what the close record will need.
+/// Kept small (about 150 bytes) because hundreds of thousands may be open at once.
+struct Connection {
+    var key: FlowKey
+    /// Which canonical endpoint (`key.a` or `key.b`) is orig.
+    var origIsA: Bool
+    var uidNumber: UInt64
+    var generation: UInt32
+    var phase: RecordPhase
+    var handshakeSeen: Bool
+    var sawSYNACK = false
+    var mayHaveLostSegments = false
+    var finalAckRetransmits: UInt8 = 0
+    var resetBy: Side?
+    var resetState: EndpointState?
+    /// The interface of the last segment (`UInt32.max` when the capture does not say).
+    var lastInterface: UInt32 = .max
+    var firstSeen: Timestamp
+    var lastSeen: Timestamp
+    /// Duplicate-copy detection: the last segment's fingerprint and time, per direction.
+    var lastFingerprint: UInt64 = 0
+    var lastFingerprintTime: Int64 = .min
+    var history = History()
+    var anomalies = AnomalySet()
+    var orig: EndpointRecord
+    var resp: EndpointRecord
+    var teardown: Teardown?
+    /// False once the slot is freed; timers and the index never reach a freed slot knowingly.
+    var isLive = true
+
+    subscript(side: Side) -> EndpointRecord {
+        get { side == .orig ? orig : resp }
+        set { if side == .orig { orig = newValue } else { resp = newValue } }
+    }
+
+    var uid: String { "C\(uidNumber)" }
+
+    var identity: ConnectionIdentity {
+        let (o, r) = origIsA ? (key.a, key.b) : (key.b, key.a)
+        return ConnectionIdentity(uid: uid, orig: o, resp: r, handshakeSeen: handshakeSeen)
+    }
+
+    /// The side that sent `segment`.
+    func side(of segment: TCPSegment) -> Side {
+        FlowKey.senderIsA(segment) == origIsA ? .orig : .resp
+    }
+
+    /// When `side` entered its current state; the first packet's time before any teardown.
+    func since(_ side: Side) -> Timestamp { teardown?.stateSince[side.index] ?? firstSeen }
+}
