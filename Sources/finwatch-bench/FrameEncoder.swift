@@ -11,7 +11,8 @@ import FinwatchCore
 struct FrameEncoder {
     /// Bytes of each frame kept in the file, like `tcpdump -s`; headers always fit (≤ 86 bytes).
     let snaplen: Int
-    private var ipIdentification: UInt16 = 0
+    /// The IPv4 identification of the last frame written (one counter for the whole file).
+    private(set) var ipIdentification: UInt16 = 0
 
     static let origMAC: (UInt32, UInt16) = (0x0200_0000, 0x0001)
     static let respMAC: (UInt32, UInt16) = (0x0200_0000, 0x0002)
@@ -59,8 +60,7 @@ struct FrameEncoder {
         let hopLimit: UInt16 = fromOrig ? 57 : 64
         var pseudo: UInt32 = 6 + UInt32(tcpLength)
         if flow.isIPv6 {
-            let flowLabel = UInt32(truncatingIfNeeded: flow.origPort) << 4 ^ UInt32(flow.respPort)
-            out.putBE32(0x6000_0000 | (flowLabel & 0xfffff))
+            out.putBE32(0x6000_0000)                             // traffic class and flow label 0
             out.putBE16(UInt16(tcpLength))
             out.putBE16(6 << 8 | hopLimit)                       // next header TCP, hop limit
             out.putBE64(source.high); out.putBE64(source.low)

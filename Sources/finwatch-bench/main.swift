@@ -11,6 +11,7 @@ let usage = """
 usage: finwatch-bench generate --out FILE [--packets N] [--connections N] [--seed S] [--open N] [--snaplen N]
        finwatch-bench floor FILE [--runs N]
        finwatch-bench check-frames [--count N] [--seed S]
+       finwatch-bench measure -- COMMAND [ARGUMENT ...]
 """
 
 /// Parses `--name value` pairs after the command word; a bare word is returned as a positional.
@@ -55,6 +56,15 @@ func formatted(_ value: Double, decimals: Int = 3) -> String {
 func main() throws(BenchError) {
     let arguments = CommandLine.arguments.dropFirst()
     guard let command = arguments.first else { throw .usage(usage) }
+    if command == "measure" {
+        // Everything after "--" is the child's command line, untouched.
+        let rest = arguments.dropFirst()
+        let childCommand = Array(rest.first == "--" ? rest.dropFirst() : rest)
+        let result = try Measurement.run(childCommand)
+        print("seconds=\(formatted(result.seconds, decimals: 4)) max_rss_kb=\(result.maxRSSKilobytes) exit=\(result.exitStatus)")
+        if result.exitStatus != 0 { exit(result.exitStatus) }
+        return
+    }
     let (named, positional) = try options(arguments.dropFirst())
     switch command {
     case "generate":
@@ -89,8 +99,10 @@ func main() throws(BenchError) {
     case "check-frames":
         let count: Int = try number(named, "count", default: 10_000)
         let seed: UInt64 = try number(named, "seed", default: 7)
-        let checked = try FrameCheck.run(count: count, seed: seed)
-        print("frames_checked=\(checked) result=identical")
+        let result = try FrameCheck.run(count: count, seed: seed)
+        print("frames_checked=\(result.frames) result=identical",
+              "encoder_ns_per_frame=\(Int(result.encoderNanosecondsPerFrame))",
+              "framebuilder_ns_per_frame=\(Int(result.builderNanosecondsPerFrame))")
     default:
         throw .usage("unknown command \"\(command)\"\n\(usage)")
     }
