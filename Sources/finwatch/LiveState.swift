@@ -19,4 +19,7 @@ final class LiveState: Sendable {
 
     func publish(_ update: (inout Published) -> Void) { published.withLock { update(&$0) } }
     var current: Published { published.withLock { $0 } }
+
+    /// The key of `Published.processes`: a stuck side of one connection.
+    static func processKey(uid: String, side: Side) -> String { "\(uid)/\(side.rawValue)" }
 }

@@ -1,5 +1,10 @@
+import FinwatchCore
+import Foundation
+import Hummingbird
+import Logging
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// The HTTP endpoint (`--listen`): /metrics, /healthz, /connections. Runs as one service of the
 /// daemon's ServiceGroup and stops on graceful shutdown.
@@ -8,15 +13,228 @@ struct MetricsEndpoint: Service {
     let port: Int
     let state: LiveState
     let registry: PrometheusCollectorRegistry
+    /// Names processes for rows the run loop has not named yet (lazily, per request).
+    let processLookup: ProcessLookup
+    let logger: Logger
 
-    init(host: String, port: Int, state: LiveState, registry: PrometheusCollectorRegistry) {
+    init(host: String, port: Int, state: LiveState, registry: PrometheusCollectorRegistry,
+         processLookup: ProcessLookup = ProcessLookup(), logger: Logger = Logger(label: "finwatch.http")) {
         self.host = host
         self.port = port
         self.state = state
         self.registry = registry
+        self.processLookup = processLookup
+        self.logger = logger
     }
 
+    /// `host:port` as an operator writes it (`[::1]:9465` for IPv6).
+    var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
     func run() async throws {
-        try await gracefulShutdown()
+        let router = Router()
+        router.get("metrics") { _, _ in self.metrics() }
+        router.get("healthz") { _, _ in self.health() }
+        router.get("connections") { request, _ in
+            self.connections(stateFilter: request.uri.queryParameters["state"].map(String.init))
+        }
+        // Hummingbird logs every start and request at info; the operator's journal wants only
+        // problems from it. Our own start line is the daemon's.
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        let started = Mutex(false)
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
+            onServerRunning: { _ in started.withLock { $0 = true } },
+            logger: quiet)
+        do {
+            try await app.run()
+        } catch {
+            // Once listening, an error is the server's own; before that it is the bind.
+            guard !started.withLock({ $0 }) else { throw error }
+            throw MetricsEndpointError(address: address, underlying: "\(error)")
+        }
     }
+
+    // MARK: - Handlers
+
+    func metrics() -> Response {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16_384)
+        registry.emit(into: &bytes)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    func health() -> Response {
+        let capturing = state.current.capturing
+        return Response(status: capturing ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(string: capturing ? "ok\n" : "not capturing\n")))
+    }
+
+    func connections(stateFilter: String?) -> Response {
+        var wanted: EndpointState?
+        if let stateFilter {
+            guard let parsed = EndpointState(rawValue: stateFilter), AlertKind(watching: parsed) != nil else {
+                return Response(status: .badRequest, headers: [.contentType: "text/plain"],
+                                body: ResponseBody(byteBuffer: ByteBuffer(
+                                    string: "state must be CLOSE_WAIT, FIN_WAIT_2 or LAST_ACK, got \"\(stateFilter)\"\n")))
+            }
+            wanted = parsed
+        }
+        let report = ConnectionsReport.make(from: state.current, now: ConnectionsReport.wallClock(),
+                                            only: wanted, lookup: processLookup)
+        return Response(status: .ok, headers: [.contentType: "application/json"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: report.encoded())))
+    }
+}
+
+/// `--listen` could not be served: said in one line with what to do.
+struct MetricsEndpointError: Error, CustomStringConvertible {
+    var address: String
+    var underlying: String
+
+    /// sysexits: the port is taken (69), a privileged port (77), anything else a bad address (64).
+    var exitStatus: Int32 {
+        if underlying.contains("errno: 98") { return 69 }
+        if underlying.contains("errno: 13") { return 77 }
+        return 64
+    }
+
+    var description: String {
+        "cannot listen on \(address) for /metrics: \(underlying) (choose another --listen ADDR:PORT, or --no-listen)"
+    }
+}
+
+/// The body of `GET /connections`, which `finwatch status` reads back: every side stuck
+/// half-closed now, newest problem first (the one an operator just got paged for on top).
+struct ConnectionsReport: Codable, Sendable, Equatable {
+    struct Address: Codable, Sendable, Equatable {
+        var ip: String
+        var port: Int
+    }
+
+    struct Process: Codable, Sendable, Equatable {
+        var pid: Int32
+        var comm: String
+        var unit: String?
+        var kernelConfirmed: Bool
+    }
+
+    struct States: Codable, Sendable, Equatable {
+        var orig: String
+        var resp: String
+    }
+
+    struct Row: Codable, Sendable, Equatable {
+        var uid: String
+        var communityId: String
+        var orig: Address
+        var resp: Address
+        var side: String
+        var state: String
+        var states: States
+        /// The stuck side's address (orig or resp, by `side`) and its peer's, for people.
+        var endpoint: Address
+        var peer: Address
+        var since: String
+        var ageMs: Double
+        var alertFiring: Bool
+        var process: Process?
+    }
+
+    /// When the report was made (host clock, RFC 3339).
+    var time: String
+    var capturing: Bool
+    var connections: [Row]
+
+    /// Rows from what the capture thread last published; processes it has not named are looked
+    /// up now (one batch), only for rows in the answer.
+    static func make(from published: LiveState.Published, now: Timestamp, only state: EndpointState?,
+                     lookup: ProcessLookup?) -> ConnectionsReport {
+        let rows = published.halfClosed
+            .filter { state == nil || $0.state == state }
+            .sorted { ($0.since, $0.identity.uid, $0.side.rawValue) > ($1.since, $1.identity.uid, $1.side.rawValue) }
+        var processes = published.processes
+        let unnamed = rows.filter { processes[LiveState.processKey(uid: $0.identity.uid, side: $0.side)] == nil }
+        if let lookup, !unnamed.isEmpty {
+            processes.merge(lookup.processes(for: unnamed)) { known, _ in known }
+        }
+        return ConnectionsReport(
+            time: rfc3339(now), capturing: published.capturing,
+            connections: rows.map { snapshot in
+                let process = processes[LiveState.processKey(uid: snapshot.identity.uid, side: snapshot.side)]
+                return Row(
+                    uid: snapshot.identity.uid, communityId: snapshot.identity.communityID,
+                    orig: Address(snapshot.identity.orig), resp: Address(snapshot.identity.resp),
+                    side: snapshot.side.rawValue, state: snapshot.state.rawValue,
+                    states: States(orig: snapshot.origState.rawValue, resp: snapshot.respState.rawValue),
+                    endpoint: Address(snapshot.endpoint), peer: Address(snapshot.peer),
+                    since: rfc3339(snapshot.since),
+                    ageMs: Double(max(0, now.nanoseconds(since: snapshot.since)) / 1_000) / 1_000,
+                    alertFiring: snapshot.alertFiring,
+                    process: process.map {
+                        Process(pid: $0.pid, comm: $0.comm, unit: $0.unit, kernelConfirmed: $0.kernelConfirmed)
+                    })
+            })
+    }
+
+    /// One line of JSON, keys in snake_case and sorted, so the output is stable.
+    func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding plain strings, numbers and booleans cannot fail.
+        guard let data = try? encoder.encode(self) else { return Array("{}\n".utf8) }
+        return Array(data) + [UInt8(ascii: "\n")]
+    }
+
+    /// Reads what `encoded()` wrote; nil when the bytes are not such a report.
+    static func decode(_ bytes: [UInt8]) -> ConnectionsReport? {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        // nil is the answer for "not a finwatch report"; the caller says so to the user.
+        return try? decoder.decode(ConnectionsReport.self, from: Data(bytes))
+    }
+
+    /// The host's wall clock: live, the contract's clock.
+    static func wallClock() -> Timestamp {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Timestamp(seconds: Int64(now.tv_sec), nanoseconds: Int64(now.tv_nsec))
+    }
+
+    /// RFC 3339 UTC with microseconds, `2026-11-25T02:04:11.706198Z`.
+    static func rfc3339(_ time: Timestamp) -> String {
+        let micros = time.nanoseconds >= 0 ? time.nanoseconds / 1_000 : (time.nanoseconds - 999) / 1_000
+        var seconds = micros / 1_000_000
+        var fraction = micros % 1_000_000
+        if fraction < 0 { fraction += 1_000_000; seconds -= 1 }
+        var days = seconds / 86_400
+        var secondOfDay = seconds % 86_400
+        if secondOfDay < 0 { secondOfDay += 86_400; days -= 1 }
+        // Howard Hinnant's civil_from_days: proleptic Gregorian calendar from days since 1970-01-01.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
+            + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(fraction, 6))Z"
+    }
+}
+
+extension ConnectionsReport.Address {
+    init(_ endpoint: Endpoint) { self.init(ip: endpoint.ip.description, port: Int(endpoint.port)) }
+
+    /// "127.0.0.1:8080" or "[::1]:8080".
+    var text: String { ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
 }
