@@ -47,3 +47,50 @@ harness-test: build
 
 clean:
 	rm -rf .build
+
+# --- install / uninstall ----------------------------------------------------------------------
+# `make install` (as root) builds release and installs the binary, the systemd unit, the options
+# file (only if absent: an operator's edits are never overwritten), the logrotate file and the
+# operations guide, then reloads systemd if it runs. Packagers: `make install DESTDIR=/tmp/pkg`
+# stages everything under DESTDIR and touches no running system. The unit's ExecStart follows
+# PREFIX (the unit in the tree says /usr/local/bin).
+UNITDIR    ?= /etc/systemd/system
+SYSCONFDIR ?= /etc
+DOCDIR     ?= $(PREFIX)/share/doc/finwatch
+LIVE_SYSTEMD = [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/finwatch
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed -e 's#/usr/local/bin/finwatch#$(PREFIX)/bin/finwatch#g' \
+	    -e 's#/usr/local/share/doc/finwatch#$(DOCDIR)#g' \
+	    systemd/finwatch.service > $(DESTDIR)$(UNITDIR)/finwatch.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/finwatch.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/finwatch.service.tmp $(DESTDIR)$(UNITDIR)/finwatch.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/default/finwatch ]; then \
+	  echo "kept $(DESTDIR)$(SYSCONFDIR)/default/finwatch (yours); the shipped one is systemd/finwatch.default"; \
+	else \
+	  install -D -m 0644 systemd/finwatch.default $(DESTDIR)$(SYSCONFDIR)/default/finwatch; \
+	fi
+	install -D -m 0644 deploy/logrotate/finwatch $(DESTDIR)$(SYSCONFDIR)/logrotate.d/finwatch
+	install -D -m 0644 docs/operations.md $(DESTDIR)$(DOCDIR)/operations.md
+	@if $(LIVE_SYSTEMD); then \
+	  systemctl daemon-reload; \
+	  if systemctl -q is-active finwatch.service; then \
+	    echo "finwatch is running the old binary: systemctl restart finwatch"; \
+	  else \
+	    echo "start it with: systemctl enable --now finwatch"; \
+	  fi; \
+	else \
+	  echo "systemd is not running here (or DESTDIR is set): no daemon-reload"; \
+	fi
+
+# Keeps /etc/default/finwatch (your settings) and /var/log/finwatch (your data), like apt's
+# remove; delete them by hand to purge.
+uninstall:
+	@if $(LIVE_SYSTEMD); then systemctl disable --now finwatch.service 2>/dev/null || true; fi
+	rm -f $(DESTDIR)$(PREFIX)/bin/finwatch $(DESTDIR)$(UNITDIR)/finwatch.service \
+	      $(DESTDIR)$(SYSCONFDIR)/logrotate.d/finwatch $(DESTDIR)$(DOCDIR)/operations.md
+	@rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	@if $(LIVE_SYSTEMD); then systemctl daemon-reload; fi
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/default/finwatch and /var/log/finwatch"
