@@ -94,7 +94,7 @@ package enum ProcNet {
     /// The systemd unit a process runs in, from the text of `/proc/PID/cgroup`: the last path
     /// segment ending in `.service` or `.scope` (a slice groups units, it runs nothing itself;
     /// segments below the unit are the unit's own delegated sub-groups). cgroup v2's `0::` line
-    /// wins; on v1 the `name=systemd` hierarchy. nil when there is none (a container's private
+    /// first, then v1's `name=systemd` hierarchy. nil when there is none (a container's private
     /// cgroup namespace shows `0::/`).
     package static func systemdUnit(cgroup text: String) -> String? {
         var v2Path: Substring?
@@ -106,8 +106,13 @@ package enum ProcNet {
             if parts[0] == "0" && parts[1].isEmpty { v2Path = parts[2] }
             if parts[1] == "name=systemd" { v1Path = parts[2] }
         }
-        guard let path = v2Path ?? v1Path else { return nil }
-        return path.split(separator: "/").last { $0.hasSuffix(".service") || $0.hasSuffix(".scope") }.map(String.init)
+        // Hybrid hosts show both; the v2 line may be just "/" while name=systemd holds the unit.
+        for path in [v2Path, v1Path].compactMap({ $0 }) {
+            if let unit = path.split(separator: "/").last(where: { $0.hasSuffix(".service") || $0.hasSuffix(".scope") }) {
+                return String(unit)
+            }
+        }
+        return nil
     }
 
     // MARK: - Hex fields
