@@ -78,15 +78,17 @@ class Puppet(LineProc):
         if not (self.readline(10) or {}).get("ready"):
             raise HarnessError(f"socket program {name} did not start: {self.proc.stderr.read1(4096) if self.proc.poll() is not None else ''}")
 
-    def call(self, op: str, timeout: float = 15, **kw) -> dict:
+    def call(self, op: str, **kw) -> dict:
+        # The program bounds its own blocking calls by kw["timeout"]; the reply gets 5 s more.
+        wait = float(kw.get("timeout", 5)) + 5
         self.write({"op": op, **kw})
-        rep = self.readline(timeout)
+        rep = self.readline(wait)
         if rep is None:
-            raise HarnessError(f"{self.name}: no reply to {op} {kw} within {timeout}s")
+            raise HarnessError(f"{self.name}: no reply to {op} {kw} within {wait}s")
         return rep
 
-    def must(self, op: str, timeout: float = 15, **kw) -> dict:
-        rep = self.call(op, timeout, **kw)
+    def must(self, op: str, **kw) -> dict:
+        rep = self.call(op, **kw)
         if not rep.get("ok"):
             raise HarnessError(f"{self.name}: {op} {kw} failed: {rep}")
         return rep
@@ -359,6 +361,7 @@ class Scenario:
         self.pollers = {"A": StatePoller(topo.ns_a, "ss-A", poll_interval, poll_limit),
                         "B": StatePoller(topo.ns_b, "ss-B", poll_interval, poll_limit)}
         self.sysctl_restore: list[tuple[str, str, str]] = []
+        self.undo: list = []
         if start_capture:
             self.start_capture()
 
@@ -370,6 +373,10 @@ class Scenario:
         p = Puppet(self.topo.ns_a if host == "A" else self.topo.ns_b, f"{self.name}-{host}{len(self.puppets)}")
         self.puppets.append(p)
         return p
+
+    def on_close(self, fn) -> None:
+        """Undo something the scenario changed (a qdisc, ...) when it ends, failed or not."""
+        self.undo.append(fn)
 
     def sysctl(self, host: str, key: str, value) -> None:
         ns = {"A": self.topo.ns_a, "B": self.topo.ns_b}[host]
@@ -386,6 +393,9 @@ class Scenario:
         if self.capture:
             self.capture.stop()
         self.topo.nft_flush()
+        for fn in reversed(self.undo):
+            fn()
+        self.undo.clear()
         for ns, key, val in reversed(self.sysctl_restore):
             self.topo.sysctl(ns, key, val)
         self.sysctl_restore.clear()

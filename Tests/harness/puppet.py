@@ -118,11 +118,29 @@ def op_linger0(c):
 def op_close(c):
     ids = c.get("ids") or [c["id"]]
     at = c.get("at")
+    filler = c.get("filler")
+    u = None
+    if filler:
+        fam = socket.AF_INET6 if ":" in filler["addr"] else socket.AF_INET
+        u = socket.socket(fam, socket.SOCK_DGRAM)
     if at is not None:
-        # Synchronised trigger: both programs spin on the shared CLOCK_REALTIME (the same in
-        # every network namespace) so their FINs leave within microseconds of each other.
+        # Synchronised trigger on the shared CLOCK_REALTIME (the same in every network
+        # namespace): sleep to 20 ms before, then spin, so the FINs leave within microseconds
+        # of each other without two spinning programs starving the 2-core machine.
+        lead = (filler or {}).get("lead", 0.0)
+        pause = at - lead - 0.02 - time.time()
+        if 0 < pause < 10:
+            time.sleep(pause)
         limit = time.time() + 10
-        while time.time() < at and time.time() < limit:
+        while time.time() < at - lead and time.time() < limit:
+            pass
+    if u is not None:
+        # Unrelated datagrams queued ahead of the FIN in a rate-limited forwarding hop: the FIN
+        # waits behind them, which gives the path the delay a crossing needs (no netem here).
+        for _ in range(min(filler.get("count", 1), 100)):
+            u.sendto(b"z" * filler.get("size", 1000), (filler["addr"], filler.get("port", 9)))
+        u.close()
+        while at is not None and time.time() < at and time.time() < limit:
             pass
     stamps = []
     for i in ids:

@@ -105,7 +105,7 @@ def test_close_wait_lingering(scenario):
     res = s.finish()
     c = res.conn(aep, bep)
     wire_self_check(res, c, "normal", "orig")
-    res.check_kernel("resp", "B", bep, aep, ["CLOSE_WAIT", "LAST_ACK"])
+    res.check_kernel("resp", "B", bep, aep, ["CLOSE_WAIT"])
     want = normal_expect(c, "orig")
     want["anomalies"] = ["close_wait_lingering"]
     res.check_close("conn", c, want)
@@ -150,23 +150,38 @@ def test_half_close_data_flows(scenario):
     finalize(res)
 
 
-def test_simultaneous_close_synchronized(scenario, request):
-    s = scenario(poll_interval=0.005)
+@pytest.mark.parametrize("path", ["direct", "queued"])
+def test_simultaneous_close_synchronized(scenario, request, path):
+    """Both programs close on the same CLOCK_REALTIME instant. `direct`: the bare veth path
+    (tens of µs one way), so whether the FINs cross depends on scheduling; the expectation
+    follows what the wire shows. `queued`: a 1 Mbit/s tbf on fwd1's hostB-facing port and a few
+    datagrams sent just before hostA's FIN hold that FIN ~30 ms in the queue, so hostB's FIN
+    reaches hostA first: a real crossing, both kernels pass CLOSING."""
+    s = scenario(poll_interval=0.01)
     a, b = s.puppet("A"), s.puppet("B")
     aep, bep, _ = open_conn(a, b)
+    filler = None
+    if path == "queued":
+        s.topo.ns_exec(s.topo.ns_f1, "tc", "qdisc", "replace", "dev", "f1b", "root", "tbf",
+                       "rate", "1mbit", "burst", "1600", "limit", "100000")
+        s.on_close(lambda: s.topo.ns_exec(s.topo.ns_f1, "tc", "qdisc", "del", "dev", "f1b", "root", check=False))
+        filler = {"addr": B4, "port": 9, "count": 6, "size": 1400, "lead": 0.002}
     t = time.time() + 0.3
-    a.write({"op": "close", "id": "c", "at": t})
+    a.write({"op": "close", "id": "c", "at": t, "filler": filler})
     b.write({"op": "close", "id": "s", "at": t})
     assert a.readline(5)["ok"] and b.readline(5)["ok"]
+    time.sleep(0.1)
     res = s.finish()
     c = res.conn(aep, bep)
     crossed = c.active_closer == "both"
     closing = [h for h, l, p in (("A", aep, bep), ("B", bep, aep)) if "CLOSING" in res.kernel_states(h, l, p)]
     request.node.user_properties.append(("crossed", crossed))
     print(f"FINs crossed on the wire: {crossed}; kernel CLOSING seen in {closing}\n{c.describe()}")
+    if path == "queued" and not crossed:
+        raise HarnessError(f"the queued path did not make the FINs cross:\n{c.describe()}")
     if crossed:
         # Neither FIN acknowledges the other: each side sent FIN before it received the peer's,
-        # so both end in TIME_WAIT (via CLOSING or directly) and there is no passive side.
+        # so both end in TIME_WAIT (via CLOSING) and there is no passive side.
         want = {"close": "simultaneous", "active_closer": "both", "reset_by": None, "reset_state": None,
                 "states": {"orig": "TIME_WAIT", "resp": "TIME_WAIT"},
                 "retransmits": {"orig_fin": 0, "resp_fin": 0, "final_ack": 0}, "anomalies": []}
@@ -174,7 +189,9 @@ def test_simultaneous_close_synchronized(scenario, request):
         want = normal_expect(c, c.active_closer)
     res.check_close("conn", c, want)
     res.check_anomaly_events("conn", c, {})
-    res.scenario += f" (crossed={crossed}, CLOSING in {closing or 'none'})"
+    fins = sorted([c.fins("orig")[0], c.fins("resp")[0]], key=lambda x: x.t_us)
+    res.scenario += (f" (crossed={crossed}, FINs {(fins[1].t_us - fins[0].t_us) / 1000:.3f} ms apart at the capture, "
+                     f"CLOSING in {closing or 'none'})")
     finalize(res)
 
 
@@ -185,7 +202,7 @@ def test_simultaneous_close_forced(scenario):
     s = scenario(capture_point="cap_a")
     a, b = s.puppet("A"), s.puppet("B")
     aep, bep, port = open_conn(a, b)
-    s.topo.nft_add(f"ip saddr {A4} tcp dport {port} tcp flags \\& fin == fin quota until {FIN_LEN[4] + FIN_LEN[4] // 2} bytes counter drop")
+    s.topo.nft_add(f"ip saddr {A4} tcp dport {port} tcp flags & fin == fin quota until {FIN_LEN[4] + FIN_LEN[4] // 2} bytes counter drop")
     a.must("close", id="c")
     time.sleep(0.05)
     b.must("close", id="s")
@@ -210,7 +227,7 @@ def test_fin_retransmissions(scenario):
     s = scenario(capture_point="cap_a")
     a, b = s.puppet("A"), s.puppet("B")
     aep, bep, port = open_conn(a, b)
-    s.topo.nft_add(f"ip saddr {A4} tcp dport {port} tcp flags \\& fin == fin quota until {2 * FIN_LEN[4] + FIN_LEN[4] // 2} bytes counter drop")
+    s.topo.nft_add(f"ip saddr {A4} tcp dport {port} tcp flags & fin == fin quota until {2 * FIN_LEN[4] + FIN_LEN[4] // 2} bytes counter drop")
     a.must("close", id="c")
     r = b.must("recv", id="s", until_eof=True, timeout=5)
     assert r["eof"], r
@@ -221,8 +238,10 @@ def test_fin_retransmissions(scenario):
     iv = c.fin_intervals_ms("orig")
     if c.fin_retransmits("orig") != 2 or s.topo.nft_counters()[:1] not in ([2], []):
         raise HarnessError(f"expected exactly 2 FIN copies lost, wire shows {c.fin_retransmits('orig')} retransmits")
-    if not (iv[0] >= 190 and 1.6 < iv[1] / iv[0] < 2.4):
-        raise HarnessError(f"FIN back-off not doubling from ~200 ms: {iv}")
+    # Linux 6.x: the first copy after ~200 ms is a tail loss probe, the second the RTO, so the
+    # first two intervals are both ~200 ms; back-off doubles only from the next one on.
+    if not (iv[0] >= 150 and iv[1] >= 0.9 * iv[0]):
+        raise HarnessError(f"FIN retransmission intervals not ~200 ms and non-decreasing: {iv}")
     want = normal_expect(c, "orig")
     want["retransmits"] = {"orig_fin": 2, "resp_fin": 0, "final_ack": 0}
     want["anomalies"] = ["fin_retransmit"]
@@ -244,7 +263,7 @@ def test_lost_final_ack(scenario):
     a.must("close", id="c")
     assert b.must("recv", id="s", until_eof=True, timeout=3)["eof"]
     # From now on orig's only pure ACK is the final one: lose its first copy after the capture.
-    s.topo.nft_add(f"ip saddr {A4} tcp dport {port} tcp flags \\& (fin|syn|rst|ack) == ack "
+    s.topo.nft_add(f"ip saddr {A4} tcp dport {port} tcp flags & (fin|syn|rst|ack) == ack "
                    f"quota until {FIN_LEN[4] + FIN_LEN[4] // 2} bytes counter drop")
     b.must("close", id="s")
     time.sleep(0.8)
@@ -419,7 +438,11 @@ def test_time_wait_reuse(scenario, who):
     c1, c2 = res.conn(aep, bep, 0), res.conn(aep, bep, 1)
     wire_self_check(res, c1, "normal", who)
     host, local, peer = ("B", bep, aep) if who == "resp" else ("A", aep, bep)
-    res.check_kernel("first", host, local, peer, ["TIME_WAIT", "ESTABLISHED"])
+    # The second incarnation lives a few ms (too short for the poller); TIME_WAIT is a fixed
+    # 60 s on Linux, so the new SYN, well within it, met the 4-tuple in TIME_WAIT.
+    res.check_kernel("first", host, local, peer, ["TIME_WAIT"])
+    if not (c2.syn and c2.syn.t_us - c1.segs[-1].t_us < 50_000_000 and any(x.has(Segment.SYN) and x.has(Segment.ACK) for x in c2.segs)):
+        raise HarnessError(f"second incarnation not accepted within TIME_WAIT:\n{c2.describe()}")
     # A new SYN on the 4-tuple while `who` is in TIME_WAIT: time_wait_reuse on the first
     # connection (its close record already written, so as an anomaly event).
     res.check_close("first", c1, normal_expect(c1, who), index=0)

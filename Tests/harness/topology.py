@@ -178,7 +178,7 @@ class Topology:
     # -- nft in fwd1 only --------------------------------------------------------------------
     def nft_add(self, rule: str) -> None:
         """Append a rule to fwd1's forward chain (the only place the harness drops segments)."""
-        self.ns_exec(self.ns_f1, "sh", "-c", f"nft add rule inet fwh drops {rule}")
+        self.ns_exec(self.ns_f1, "nft", "add", "rule", "inet", "fwh", "drops", *rule.split())
 
     def nft_flush(self) -> None:
         self.ns_exec(self.ns_f1, "nft", "flush", "chain", "inet", "fwh", "drops", check=False)
