@@ -3,7 +3,8 @@
 package enum DecodeError: Error, Equatable, Sendable {
     package enum Layer: String, Sendable { case link, vlan, ipv4, ipv6, ipv6Extension, tcp }
 
-    /// The frame ends before the header it claims: `needed` bytes, `available` captured.
+    /// The frame ends before the header it claims: `needed` bytes, `available` captured, both
+    /// counted from the start of `layer` (for `.link`, the frame; for `.vlan`, the tag).
     case truncated(layer: Layer, needed: Int, available: Int)
     /// IPv4 IHL below 5 (in 32-bit words).
     case badIHL(UInt8)
@@ -17,4 +18,7 @@ package enum DecodeError: Error, Equatable, Sendable {
     case badDataOffset(UInt8)
     /// TCP data offset beyond the IP payload.
     case dataOffsetBeyondPayload(UInt8)
+    /// More stacked headers than any real frame carries (VLAN tags, IPv6 extension headers):
+    /// `count` is the number reached when decoding gave up.
+    case tooManyHeaders(layer: Layer, count: Int)
 }
