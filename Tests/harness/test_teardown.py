@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import record
-from harness import HarnessError, Result
+from harness import HarnessError, Result, ep_of
 from pcapread import Segment
 from topology import A4, A6, B4, B6
 
@@ -165,7 +165,7 @@ def test_simultaneous_close_synchronized(scenario, request, path):
         s.topo.ns_exec(s.topo.ns_f1, "tc", "qdisc", "replace", "dev", "f1b", "root", "tbf",
                        "rate", "1mbit", "burst", "1600", "limit", "100000")
         s.on_close(lambda: s.topo.ns_exec(s.topo.ns_f1, "tc", "qdisc", "del", "dev", "f1b", "root", check=False))
-        filler = {"addr": B4, "port": 9, "count": 6, "size": 1400, "lead": 0.002}
+        filler = {"addr": B4, "port": 9, "count": 12, "size": 1400, "lead": 0.003}
     t = time.time() + 0.3
     a.write({"op": "close", "id": "c", "at": t, "filler": filler})
     b.write({"op": "close", "id": "s", "at": t})
@@ -218,6 +218,7 @@ def test_simultaneous_close_forced(scenario):
             "anomalies": ["fin_retransmit"]}
     assert c.fin_retransmits("orig") == 1
     res.check_close("conn", c, want)
+    res.check_anomaly_events("conn", c, {})
     finalize(res)
 
 
@@ -320,6 +321,7 @@ def test_close_with_unread_data(scenario):
         raise HarnessError("expected a bare RST from resp")
     res.check_close("conn", c, {"close": "reset", "active_closer": None, "reset_by": "resp",
                                 "reset_state": "ESTABLISHED", "anomalies": []})
+    res.check_anomaly_events("conn", c, {})
     finalize(res)
 
 
@@ -349,6 +351,7 @@ def test_killed_in_close_wait(scenario, unread):
         # Nothing unread: the exit's implicit close() sends a FIN, an ordinary close.
         wire_self_check(res, c, "normal", "orig")
         res.check_close("conn", c, normal_expect(c, "orig"))
+    res.check_anomaly_events("conn", c, {})
     finalize(res)
 
 
@@ -375,6 +378,7 @@ def test_fin_wait_2_timeout_then_late_fin(scenario):
                                 "anomalies": ["reset_during_teardown", "fin_wait_2_lingering"]})
     res.check_alerts("conn", c, [("fin_wait_2_lingering", "firing", "orig"),
                                  ("fin_wait_2_lingering", "resolved", "orig")])
+    res.check_anomaly_events("conn", c, {})
     finalize(res)
 
 
@@ -409,10 +413,11 @@ def test_last_ack_gives_up(scenario):
                                      "retransmits": {"orig_fin": 0, "resp_fin": n, "final_ack": 0},
                                      "anomalies": ["fin_retransmit", "last_ack_lingering"]})
     # resp's FIN was never acknowledged on the wire: not a completed (normal) close.
-    if ev is not None and ev.get("close") in ("normal", "simultaneous"):
+    if ev is not None and ev.get("close") in ("normal", "simultaneous", "<absent>", None):
         res.mismatch("conn", "close", ev.get("close"), "not normal: resp's FIN never acknowledged")
     # Still in LAST_ACK at end of input: the alert fires and stays firing.
     res.check_alerts("conn", c, [("last_ack_lingering", "firing", "resp")])
+    res.check_anomaly_events("conn", c, {})
     finalize(res)
 
 
@@ -480,6 +485,7 @@ def test_opened_before_capture(scenario):
     want["handshake_seen"] = False
     want["orig"] = {"ip": aep[0], "port": aep[1]}
     res.check_close("conn", c, want)
+    res.check_anomaly_events("conn", c, {})
     finalize(res)
 
 
@@ -521,13 +527,17 @@ def test_many_connections(scenario):
         kind, closer, rby = want_class[mode[i]]
         wire_self_check(res, c, kind, closer)
         closes = res.fw_events(c, "close")
-        got = [(e.get("close"), e.get("active_closer"), e.get("reset_by")) for e in closes]
-        if got != [(kind, closer, rby)]:
+        got = [(e.get("close"), e.get("active_closer"), e.get("reset_by"), e.get("anomalies")) for e in closes]
+        got += [("anomaly event", e.get("anomaly")) for e in res.fw_events(c, "anomaly")]
+        if got != [(kind, closer, rby, [])]:
             wrong.setdefault(mode[i], []).append((aep[1], got))
     for m, lst in wrong.items():
         res.mismatch(f"{len(lst)} of {sum(1 for x in mode.values() if x == m)} {m} connections",
                      "close records (close, active_closer, reset_by)", f"e.g. port {lst[0][0]}: {lst[0][1]}",
-                     [want_class[m]], "exactly one close record with the right class")
+                     [want_class[m] + ([],)], "exactly one close record with the right class, no anomaly")
+    total = sum(1 for e in res.fw.events if e.get("type") == "close" and bep in (ep_of(e.get("orig")), ep_of(e.get("resp"))))
+    if total != n:
+        res.mismatch("*", f"close records on port {port}", total, n, "one per connection, none invented")
     finalize(res)
 
 
@@ -543,6 +553,7 @@ def test_refused(scenario):
     # The SYN was answered by an RST from no socket: refused, reset by resp from CLOSED.
     res.check_close("conn", c, {"close": "refused", "active_closer": None, "reset_by": "resp",
                                 "reset_state": "CLOSED", "anomalies": []})
+    res.check_anomaly_events("conn", c, {})
     finalize(res)
 
 
@@ -561,4 +572,5 @@ def test_no_answer(scenario):
         raise HarnessError(f"expected only SYNs (with a retransmission):\n{c.describe()}")
     res.check_close("conn", c, {"close": "no_answer", "active_closer": None, "reset_by": None,
                                 "reset_state": None, "anomalies": []})
+    res.check_anomaly_events("conn", c, {})
     finalize(res)
