@@ -1,0 +1,59 @@
+import FinwatchCapture
+import FinwatchCore
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// A live capture as a daemon: a ServiceGroup of the capture service and, with --listen, the
+/// HTTP endpoint; SIGTERM and SIGINT shut it down gracefully (close records, `stop`, exit 0).
+struct LiveRun {
+    let options: RunOptions
+    /// After a signal, how long the services get before the group stops waiting.
+    static let shutdownGrace: Duration = .seconds(10)
+
+    func run() async throws(FinwatchError) {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let logger = Logger(label: "finwatch")
+        // Opened here, before any service starts: a missing interface or missing permission
+        // is one line and its status, not a half-started daemon.
+        let handle: PcapHandle
+        do {
+            handle = try options.source.open(filter: options.filter)
+        } catch {
+            throw .capture(error)
+        }
+        // Fail on an unwritable --output now too; the capture thread opens its own writer.
+        try JSONLinesWriter(path: options.output).close()
+
+        let state = LiveState()
+        var metrics: FinwatchMetrics?
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var endpoint: MetricsEndpoint?
+        if let listen = options.listen {
+            let registry = PrometheusCollectorRegistry()
+            let factory = FinwatchMetrics.prometheusFactory(registry: registry)
+            MetricsSystem.bootstrap(factory)
+            metrics = FinwatchMetrics(factory: factory, version: finwatchVersion)
+            endpoint = MetricsEndpoint(host: listen.host, port: listen.port, state: state, registry: registry)
+        }
+        let capture = CaptureService(handle: handle, options: options, metrics: metrics, state: state, logger: logger)
+        // The capture ending (the reader of stdout went away) ends the whole daemon gracefully.
+        services.append(.init(service: capture, successTerminationBehavior: .gracefullyShutdownGroup))
+        if let endpoint { services.append(.init(service: endpoint)) }
+        var configuration = ServiceGroupConfiguration(services: services, logger: logger)
+        configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+        configuration.maximumGracefulShutdownDuration = Self.shutdownGrace
+        let group = ServiceGroup(configuration: configuration)
+        do {
+            try await group.run()
+        } catch let error as FinwatchError {
+            throw error
+        } catch {
+            if let listen = options.listen {
+                throw .listen(address: listen.text, reason: "\(error)")
+            }
+            throw .internalError("\(error)")
+        }
+    }
+}

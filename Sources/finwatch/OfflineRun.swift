@@ -1,0 +1,47 @@
+import FinwatchCapture
+import FinwatchCore
+import Logging
+
+/// `--read FILE`: the same pipeline, inline, to the end of the file, on the packets' own clock,
+/// so the same file always yields the same events.
+struct OfflineRun {
+    let options: RunOptions
+    /// Frames per pcap_dispatch: metrics and the writer's checks run once per batch.
+    static let batchSize: Int32 = 4096
+
+    func run() throws(FinwatchError) {
+        var logger = Logger(label: "finwatch")
+        logger.logLevel = .warning   // offline stderr stays quiet unless something is wrong
+        let handle: PcapHandle
+        do {
+            handle = try options.source.open(filter: options.filter)
+        } catch {
+            throw .capture(error)
+        }
+        let writer = try JSONLinesWriter(path: options.output)
+        let pipeline = Pipeline(configuration: options.tracker, linkType: handle.linkType,
+                                linkTypeName: handle.linkTypeName, clock: .packet, writer: writer,
+                                metrics: nil, logger: logger)
+        // The epoch until the first frame gives the start its time: no host clock offline.
+        pipeline.announce(RunStart(
+            time: Timestamp(nanoseconds: 0), version: finwatchVersion, sourceKind: options.source.kind,
+            source: options.source.name, filter: options.filter ?? "", linkType: handle.linkTypeName,
+            thresholds: options.thresholds, maxConnections: options.tracker.maxConnections), immediately: false)
+
+        var failure: CaptureError?
+        while !writer.readerGone {
+            do {
+                let count = try handle.dispatch(limit: Self.batchSize) { bytes, info in pipeline.process(bytes, info) }
+                if count == 0 { break }
+            } catch {
+                failure = error   // corrupt part-way: close what was read, then exit 65
+                break
+            }
+        }
+        let end = pipeline.lastPacketTime ?? Timestamp(nanoseconds: 0)
+        pipeline.finish(at: end, reason: "end_of_input")
+        pipeline.emit(.stop(pipeline.runStats(at: end, capture: nil, reason: failure == nil ? "end_of_input" : "error")))
+        writer.close()
+        if let failure { throw .capture(failure) }
+    }
+}
