@@ -18,6 +18,7 @@ from harness import Scenario  # noqa: E402
 from topology import Topology, TopologyError, cleanup_stale  # noqa: E402
 
 RESULTS: list[dict] = []
+HARNESS_ERRORS: list[tuple[str, str]] = []   # failures that are not finwatch mismatches
 STARTED = time.monotonic()
 
 
@@ -77,9 +78,19 @@ def record(result) -> None:
                     "pcap": str(result.pcap)})
 
 
+def pytest_runtest_logreport(report):
+    # A scenario that failed before comparing (the kernel did not do what it was built to do,
+    # a program did not answer) must show up in the table too, as a harness error.
+    if report.failed and report.when in ("setup", "call") and report.longrepr is not None:
+        text = str(report.longrepr)
+        if " mismatch(es) in " not in text:
+            line = next((ln for ln in text.splitlines() if ln.startswith("E ")), text.splitlines()[-1] if text else "")
+            HARNESS_ERRORS.append((report.nodeid.split("::")[-1], line[1:].strip()[:300]))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_terminal_summary(terminalreporter):
-    if not RESULTS:
+    if not RESULTS and not HARNESS_ERRORS:
         return
     tr = terminalreporter
     tr.section("finwatch vs. ground truth")
@@ -88,6 +99,8 @@ def pytest_terminal_summary(terminalreporter):
         tr.write_line(f"{status}  {r['scenario']}")
         for m in r["mismatches"]:
             tr.write_line(f"      [{m['conn']}] {m['field']}: finwatch said {m['finwatch']!r}, truth said {m['truth']!r}")
+    for nodeid, line in HARNESS_ERRORS:
+        tr.write_line(f"ERROR {nodeid}: harness/truth side, not compared: {line}")
     tr.write_line(f"harness wall time: {time.monotonic() - STARTED:.1f} s")
     out = os.environ.get("FINWATCH_HARNESS_REPORT")
     if out:

@@ -152,11 +152,11 @@ def test_half_close_data_flows(scenario):
 
 @pytest.mark.parametrize("path", ["direct", "queued"])
 def test_simultaneous_close_synchronized(scenario, request, path):
-    """Both programs close on the same CLOCK_REALTIME instant. `direct`: the bare veth path
-    (tens of µs one way), so whether the FINs cross depends on scheduling; the expectation
-    follows what the wire shows. `queued`: a 1 Mbit/s tbf on fwd1's hostB-facing port and a few
-    datagrams sent just before hostA's FIN hold that FIN ~30 ms in the queue, so hostB's FIN
-    reaches hostA first: a real crossing, both kernels pass CLOSING."""
+    """`direct`: both programs close on the same CLOCK_REALTIME instant over the bare veth
+    path (tens of µs one way), so whether the FINs cross depends on scheduling; the expectation
+    follows what the wire shows. `queued`: a 1 Mbit/s tbf on fwd1's hostB-facing port and 20
+    datagrams sent just before hostA's FIN hold that FIN ~200 ms in the queue, and hostB closes
+    meanwhile: a real crossing (no loss), hostA's kernel passes CLOSING."""
     s = scenario(poll_interval=0.01)
     a, b = s.puppet("A"), s.puppet("B")
     aep, bep, _ = open_conn(a, b)
@@ -165,11 +165,18 @@ def test_simultaneous_close_synchronized(scenario, request, path):
         s.topo.ns_exec(s.topo.ns_f1, "tc", "qdisc", "replace", "dev", "f1b", "root", "tbf",
                        "rate", "1mbit", "burst", "1600", "limit", "100000")
         s.on_close(lambda: s.topo.ns_exec(s.topo.ns_f1, "tc", "qdisc", "del", "dev", "f1b", "root", check=False))
-        filler = {"addr": B4, "port": 9, "count": 12, "size": 1400, "lead": 0.003}
-    t = time.time() + 0.3
-    a.write({"op": "close", "id": "c", "at": t, "filler": filler})
-    b.write({"op": "close", "id": "s", "at": t})
-    assert a.readline(5)["ok"] and b.readline(5)["ok"]
+        filler = {"addr": B4, "port": 9, "count": 20, "size": 1400}
+    if path == "direct":
+        t = time.time() + 0.3
+        a.write({"op": "close", "id": "c", "at": t})
+        b.write({"op": "close", "id": "s", "at": t})
+        assert a.readline(5)["ok"] and b.readline(5)["ok"]
+    else:
+        # hostA's FIN now waits ~200 ms behind the datagrams; hostB closes as soon as hostA's
+        # close() returned, so its FIN is on the way before hostA's arrives, however loaded
+        # the machine is.
+        a.must("close", id="c", filler=filler)
+        b.must("close", id="s")
     time.sleep(0.1)
     res = s.finish()
     c = res.conn(aep, bep)
