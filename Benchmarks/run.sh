@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# finwatch benchmark (make bench): throughput against the bare-libpcap floor, peak RSS, and
+# resident bytes per open connection. See docs/benchmark.md for what each figure means.
+#
+# Environment:
+#   SCRATCH_PATH   SwiftPM scratch path (default .build, the one `make build` uses)
+#   BENCH_DATA     where capture files are kept between runs (default bench-data, git-ignored)
+#   BENCH_PACKETS  packets in the mixed file (default 5000000)
+#   BENCH_SEED     generator seed (default 1)
+#   BENCH_RUNS     timed runs of each reader, best kept (default 3)
+#   BENCH_OPEN     connections held open for the memory figure (default 200000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCRATCH_PATH=${SCRATCH_PATH:-.build}
+DATA=${BENCH_DATA:-bench-data}
+PACKETS=${BENCH_PACKETS:-5000000}
+SEED=${BENCH_SEED:-1}
+RUNS=${BENCH_RUNS:-3}
+OPEN=${BENCH_OPEN:-200000}
+OPEN_BASE=1000
+
+say() { printf '%s\n' "$*"; }
+# value KEY LINE: the value of key=value in a line of finwatch-bench output.
+value() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+say "== build (release, scratch path $SCRATCH_PATH)"
+swift build -c release --scratch-path "$SCRATCH_PATH" --product finwatch
+swift build -c release --scratch-path "$SCRATCH_PATH" --product finwatch-bench
+BIN=$(swift build -c release --scratch-path "$SCRATCH_PATH" --show-bin-path)
+FINWATCH="$BIN/finwatch"
+BENCH="$BIN/finwatch-bench"
+mkdir -p "$DATA"
+say "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (working tree modified)')"
+
+say "== generator checks"
+# Frames: the generator's own encoder against FinwatchFixtures.FrameBuilder, byte for byte.
+"$BENCH" check-frames --count 20000
+# Determinism: the same seed twice gives the same bytes; libpcap reads back every packet asked for.
+CHECK_A="$DATA/.determinism-a.pcap"; CHECK_B="$DATA/.determinism-b.pcap"
+"$BENCH" generate --out "$CHECK_A" --packets 100000 --seed 42 >/dev/null
+"$BENCH" generate --out "$CHECK_B" --packets 100000 --seed 42 >/dev/null
+sum_a=$(sha256sum "$CHECK_A" | cut -d' ' -f1); sum_b=$(sha256sum "$CHECK_B" | cut -d' ' -f1)
+if [ "$sum_a" != "$sum_b" ]; then say "FAIL: seed 42 gave two different files ($sum_a, $sum_b)"; exit 1; fi
+read_back=$(value packets "$("$BENCH" floor "$CHECK_A" | tail -1)")
+if [ "$read_back" != 100000 ]; then say "FAIL: asked for 100000 packets, libpcap read $read_back"; exit 1; fi
+rm -f "$CHECK_A" "$CHECK_B"
+say "deterministic: seed 42 twice -> sha256 $sum_a; libpcap reads back 100000 of 100000 packets"
+
+# generate FILE ARGS...: writes FILE once (through a temporary name, so a killed run never
+# leaves half a file that later runs would trust).
+generate() {
+    local file=$1; shift
+    if [ -s "$file" ]; then say "using $file"; return; fi
+    say "generating $file"
+    "$BENCH" generate --out "$file.tmp" "$@"
+    mv "$file.tmp" "$file"
+}
+
+MIXED="$DATA/mixed-p$PACKETS-s$SEED.pcap"
+generate "$MIXED" --packets "$PACKETS" --seed "$SEED"
+
+say "== floor: bare libpcap read loop (best of $RUNS)"
+floor_best=$("$BENCH" floor "$MIXED" --runs "$RUNS" | tee /dev/stderr | tail -1)
+packets=$(value packets "$floor_best")
+floor_rate=$(value packets_per_second "$floor_best")
+
+# run_finwatch FILE OUTPUT EXTRA...: one measured finwatch --read; sets seconds, rss_kb, status.
+run_finwatch() {
+    local file=$1 output=$2; shift 2
+    local line
+    line=$("$BENCH" measure -- "$FINWATCH" --read "$file" --output "$output" "$@" 2>"$DATA/.finwatch-stderr") || true
+    seconds=$(value seconds "$line"); rss_kb=$(value max_rss_kb "$line"); status=$(value exit "$line")
+    if [ "${status:-1}" != 0 ]; then
+        say "finwatch failed (exit ${status:-?}): $(head -3 "$DATA/.finwatch-stderr" | tr '\n' ' ')"
+        return 1
+    fi
+}
+
+say "== finwatch --read (best of $RUNS, output /dev/null)"
+best_seconds=""; best_rss=0; finwatch_ok=1
+for run in $(seq 1 "$RUNS"); do
+    if ! run_finwatch "$MIXED" /dev/null; then finwatch_ok=0; break; fi
+    say "run=$run seconds=$seconds max_rss_kb=$rss_kb"
+    if [ -z "$best_seconds" ] || awk "BEGIN{exit !($seconds < $best_seconds)}"; then best_seconds=$seconds; fi
+    if [ "$rss_kb" -gt "$best_rss" ]; then best_rss=$rss_kb; fi
+done
+
+if [ "$finwatch_ok" = 1 ]; then
+    # Sanity: the same run written to a file, to count the close records it really produced.
+    EVENTS="$DATA/events.jsonl"
+    run_finwatch "$MIXED" "$EVENTS" || true
+    closes=$(grep -c '"type":"close"' "$EVENTS" || true)
+    say "events: $(wc -l <"$EVENTS") lines, $closes close records"
+    say "stop event: $(grep '"type":"stop"' "$EVENTS" | tail -1)"
+fi
+
+say "== memory per open connection (--open $OPEN vs --open $OPEN_BASE, --max-connections 300000)"
+OPEN_FILE="$DATA/open-$OPEN-s$SEED.pcap"; BASE_FILE="$DATA/open-$OPEN_BASE-s$SEED.pcap"
+generate "$OPEN_FILE" --open "$OPEN" --seed "$SEED"
+generate "$BASE_FILE" --open "$OPEN_BASE" --seed "$SEED"
+memory_ok=1
+if run_finwatch "$OPEN_FILE" /dev/null --max-connections 300000; then rss_open=$rss_kb; else memory_ok=0; fi
+if [ "$memory_ok" = 1 ] && run_finwatch "$BASE_FILE" /dev/null --max-connections 300000; then rss_base=$rss_kb; else memory_ok=0; fi
+
+say ""
+say "== results ($(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, $(uname -m))"
+say "packets                  $packets"
+say "floor packets/s          $floor_rate"
+if [ "$finwatch_ok" = 1 ]; then
+    finwatch_rate=$(awk "BEGIN{printf \"%d\", $packets / $best_seconds}")
+    ratio=$(awk "BEGIN{printf \"%.3f\", $finwatch_rate / $floor_rate}")
+    verdict=$(awk "BEGIN{print ($ratio >= 0.5) ? \"meets\" : \"MISSES\"}")
+    say "finwatch packets/s       $finwatch_rate  (best $best_seconds s)"
+    say "ratio finwatch/floor     $ratio  ($verdict target >= 0.5)"
+    say "finwatch peak RSS        $best_rss KiB"
+    say "close records written    $closes"
+else
+    say "finwatch packets/s       not measured (finwatch --read failed, see above)"
+fi
+if [ "$memory_ok" = 1 ]; then
+    per_connection=$(awk "BEGIN{printf \"%d\", ($rss_open - $rss_base) * 1024 / ($OPEN - $OPEN_BASE)}")
+    verdict=$(awk "BEGIN{print ($per_connection <= 200) ? \"meets\" : \"MISSES\"}")
+    say "peak RSS, $OPEN open    $rss_open KiB"
+    say "peak RSS, $OPEN_BASE open      $rss_base KiB"
+    say "bytes per open connection $per_connection  ($verdict target <= 200)"
+else
+    say "bytes per open connection not measured (finwatch --read failed, see above)"
+fi
