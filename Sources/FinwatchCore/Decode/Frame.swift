@@ -47,14 +47,16 @@ package enum Frame {
         source: IPAddress, destination: IPAddress, identification: UInt16, hopLimit: UInt8, timestamp: Timestamp
     ) throws(DecodeError) -> TCPSegment? {
         let declared = end - start                            // the segment's length per the IP header
-        // Only what the IP header covers: bytes past it are Ethernet padding, not TCP.
-        let captured = packet.extracting(start ..< min(end, packet.byteCount))
         if isFirstFragment && declared < 20 { return nil }    // RFC 1858 tiny fragment: header elsewhere
-        let tcp = try TCPHeader(decoding: captured)
+        // The header is read from everything captured, so a data offset the IP length cannot
+        // hold is reported as such rather than as a truncated capture.
+        let tcp = try TCPHeader(decoding: packet.extracting(droppingFirst: start))
         guard tcp.headerLength <= declared else {
             if isFirstFragment { return nil }                 // the options continue in the next fragment
             throw .dataOffsetBeyondPayload(UInt8(tcp.headerLength / 4))
         }
+        // Bytes past the IP length are Ethernet padding, not TCP: only the IP length counts.
+        let captured = min(end, packet.byteCount) - start
         return TCPSegment(
             timestamp: timestamp, source: source, destination: destination,
             sourcePort: tcp.sourcePort, destinationPort: tcp.destinationPort,
@@ -62,6 +64,6 @@ package enum Frame {
             window: tcp.window, windowScale: tcp.windowScale,
             payloadLength: UInt32(declared - tcp.headerLength),
             ipIdentification: identification, hopLimit: hopLimit, interfaceIndex: nil,
-            isTruncated: captured.byteCount < declared)
+            isTruncated: captured < declared)
     }
 }
