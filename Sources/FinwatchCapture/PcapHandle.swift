@@ -118,9 +118,15 @@ package final class PcapHandle: @unchecked Sendable {
 
     /// Compiles `tcp` ANDed with `userFilter` (nil or blank: `tcp` alone) and installs it.
     /// Errors name the user's text only: "tcp and (…)" is ours.
+    /// A link type finwatch does not decode (NFLOG, …) may have no BPF support at all; its frames
+    /// are all skipped anyway, so the filter is only checked (against Ethernet) and not installed.
     package func setFilter(_ userFilter: String?) throws(CaptureError) {
         let trimmed = userFilter?.trimmingSpaces ?? ""
         let expression = trimmed.isEmpty ? "tcp" : "tcp and (\(trimmed))"
+        guard linkType != nil else {
+            try Self.check(expression, userFilter: userFilter ?? "")
+            return
+        }
         var program = bpf_program()
         // PCAP_NETMASK_UNKNOWN: only broadcast tests need the netmask; they then fail to compile.
         guard pcap_compile(raw, &program, expression, 1, 0xffff_ffff) == 0 else {
@@ -130,6 +136,17 @@ package final class PcapHandle: @unchecked Sendable {
         guard pcap_setfilter(raw, &program) == 0 else {
             throw .invalidFilter(filter: userFilter ?? "", message: String(cString: pcap_geterr(raw)))
         }
+    }
+
+    /// Compiles `expression` for Ethernet on a dead handle: syntax and semantics, nothing installed.
+    private static func check(_ expression: String, userFilter: String) throws(CaptureError) {
+        guard let dead = pcap_open_dead(DLT_EN10MB, 256) else { return }
+        defer { pcap_close(dead) }
+        var program = bpf_program()
+        guard pcap_compile(dead, &program, expression, 1, 0xffff_ffff) == 0 else {
+            throw .invalidFilter(filter: userFilter, message: String(cString: pcap_geterr(dead)))
+        }
+        pcap_freecode(&program)
     }
 
     // MARK: - Reading

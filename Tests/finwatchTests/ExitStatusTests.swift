@@ -1,0 +1,94 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Exit statuses and the one-line error, by running the built binary (see FinwatchProcess).
+@Suite("exit statuses") struct ExitStatusTests {
+    /// Runs finwatch, expects `status`, no output, and exactly one stderr line containing `fragment`.
+    func expectFailure(_ arguments: [String], status: Int32, mentioning fragment: String) throws {
+        let result = try FinwatchProcess.run(arguments)
+        #expect(result.signaled == false)
+        #expect(result.status == status, "stderr: \(result.stderr)")
+        #expect(result.stdout.isEmpty, "nothing written half-way: \(result.stdout)")
+        #expect(result.stderrLines.count == 1, "one line: \(result.stderr)")
+        #expect(result.stderr.hasPrefix("finwatch: "))
+        #expect(result.stderr.contains(fragment), "\(result.stderr)")
+    }
+
+    @Test func missingFile_66() throws {
+        try expectFailure(["--read", "/nonexistent/finwatch-\(UUID().uuidString).pcap"], status: 66, mentioning: "no such file")
+    }
+
+    @Test func directoryAsFile_66() throws {
+        try expectFailure(["--read", NSTemporaryDirectory()], status: 66, mentioning: "directory")
+    }
+
+    @Test func textFile_65_withLibpcapsMessage() throws {
+        let path = NSTemporaryDirectory() + "finwatch-\(UUID().uuidString).txt"
+        try Data("not a capture\n".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }   // best effort cleanup
+        try expectFailure(["--read", path], status: 65, mentioning: "libpcap says: unknown file format")
+    }
+
+    @Test func gzipCapture_65() throws {
+        let corpus = try #require(RepositoryPaths.corpus, "the shared corpus is beside the repository")
+        try expectFailure(["--read", corpus.appendingPathComponent("community-id/pcaps/combined.pcap.gz").path],
+                          status: 65, mentioning: "not a pcap or pcapng capture")
+    }
+
+    @Test func badFilter_64_withLibpcapsMessage() throws {
+        let corpus = try #require(RepositoryPaths.corpus)
+        try expectFailure(["--read", corpus.appendingPathComponent("tcpdump/print-flags.pcap").path, "--filter", "tcp port"],
+                          status: 64, mentioning: "invalid --filter \"tcp port\": libpcap says: ")
+        try expectFailure(["--read", corpus.appendingPathComponent("tcpdump/print-flags.pcap").path, "--filter", "tcp port"],
+                          status: 64, mentioning: "syntax error")
+    }
+
+    @Test func unknownInterface_69() throws {
+        try expectFailure(["--interface", "eth9", "--no-listen"], status: 69,
+                          mentioning: "cannot capture on \"eth9\": no such interface (see `ip link`)")
+    }
+
+    @Test func readAndInterface_64() throws {
+        try expectFailure(["--read", "x.pcap", "--interface", "lo"], status: 64, mentioning: "cannot be used together")
+    }
+
+    @Test func badDuration_64() throws {
+        try expectFailure(["--read", "x.pcap", "--close-wait-threshold", "0s"], status: 64,
+                          mentioning: "--close-wait-threshold must be positive, got \"0s\"")
+    }
+
+    @Test func unknownFlag_64_oneLine() throws {
+        try expectFailure(["--frobnicate"], status: 64, mentioning: "--frobnicate")
+    }
+
+    @Test func unwritableOutput_73() throws {
+        let corpus = try #require(RepositoryPaths.corpus)
+        try expectFailure(["--read", corpus.appendingPathComponent("tcpdump/print-flags.pcap").path,
+                           "--output", "/nonexistent/dir/out.jsonl"], status: 73, mentioning: "cannot open --output")
+    }
+
+    @Test func version_0() throws {
+        let result = try FinwatchProcess.run(["--version"])
+        #expect(result.status == 0)
+        #expect(result.stdoutLines.count == 1)
+        #expect(result.stdout.first?.isNumber == true)
+    }
+
+    @Test func readerGoneEarly_exits0() throws {
+        // A closed pipe: finwatch must see EPIPE, not die of SIGPIPE.
+        let corpus = try #require(RepositoryPaths.corpus)
+        let binary = try #require(FinwatchProcess.binary)
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["--read", corpus.appendingPathComponent("zeek/ipv6-http-atomic-frag.pcap").path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try pipe.fileHandleForReading.close()
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import FinwatchCapture
+import FinwatchCore
+import Testing
+@testable import finwatch
+
+/// The command line, parsed in-process (`Finwatch.parseAsRoot`): every flag, defaults, errors.
+@Suite("command line") struct RunOptionsTests {
+    func options(_ arguments: [String]) throws -> RunOptions {
+        let command = try #require(try Finwatch.parseAsRoot(arguments) as? Finwatch)
+        return try command.runOptions()
+    }
+
+    @Test func noFlags_liveOnAny_withContractDefaults() throws {
+        let options = try options([])
+        #expect(options.source == .live(LiveCaptureOptions(interface: "any")))
+        #expect(options.output == "-")
+        #expect(options.filter == nil)
+        #expect(options.tracker == TrackerConfiguration())
+        #expect(options.statsInterval == 60 * DurationText.second)
+        #expect(options.listen == RunOptions.ListenAddress(host: "127.0.0.1", port: 9465))
+        guard case .live(let live) = options.source else { Issue.record("not live"); return }
+        #expect(live.snapshotLength == 256)
+        #expect(live.promiscuous == false)
+        #expect(live.immediateMode)
+    }
+
+    @Test func everyFlag_isApplied() throws {
+        let options = try options([
+            "--interface", "lo", "--filter", "port 80", "--output", "/tmp/x.jsonl",
+            "--close-wait-threshold", "3s", "--fin-wait-2-threshold", "250ms", "--last-ack-threshold", "2m",
+            "--time-wait", "1h", "--max-connections", "1000", "--stats-interval", "5s",
+            "--listen", "[::1]:9000", "--promiscuous",
+        ])
+        #expect(options.source == .live(LiveCaptureOptions(interface: "lo", promiscuous: true)))
+        #expect(options.filter == "port 80")
+        #expect(options.output == "/tmp/x.jsonl")
+        #expect(options.tracker.closeWaitThreshold == 3 * DurationText.second)
+        #expect(options.tracker.finWait2Threshold == 250 * DurationText.millisecond)
+        #expect(options.tracker.lastAckThreshold == 120 * DurationText.second)
+        #expect(options.tracker.timeWait == 3600 * DurationText.second)
+        #expect(options.tracker.maxConnections == 1000)
+        #expect(options.statsInterval == 5 * DurationText.second)
+        #expect(options.listen == RunOptions.ListenAddress(host: "::1", port: 9000))
+    }
+
+    @Test func read_isOffline_andServesNothing() throws {
+        let options = try options(["--read", "/tmp/a.pcap"])
+        #expect(options.source == .file(path: "/tmp/a.pcap"))
+        #expect(options.isOffline)
+        #expect(options.listen == nil)
+    }
+
+    @Test func noListen_servesNothing() throws {
+        #expect(try options(["--no-listen"]).listen == nil)
+    }
+
+    @Test func timeWaitZero_isAllowed() throws {
+        #expect(try options(["--time-wait", "0s"]).tracker.timeWait == 0)
+    }
+
+    @Test("bad usage is rejected while parsing", arguments: [
+        ["--read", "a.pcap", "--interface", "lo"],
+        ["--close-wait-threshold", "3"],
+        ["--close-wait-threshold", "0s"],
+        ["--fin-wait-2-threshold", "-1s"],
+        ["--last-ack-threshold", "soon"],
+        ["--time-wait", "1x"],
+        ["--stats-interval", "0ms"],
+        ["--max-connections", "0"],
+        ["--max-connections", "many"],
+        ["--listen", "localhost:9465"],
+        ["--listen", "127.0.0.1:70000"],
+        ["--listen", "127.0.0.1"],
+        ["--listen", "127.0.0.1:9465", "--no-listen"],
+        ["--read", "a.pcap", "--promiscuous"],
+        ["--no-such-flag"],
+    ])
+    func badUsage_isAParseError_withStatus64(arguments: [String]) {
+        #expect {
+            _ = try Finwatch.parseAsRoot(arguments)
+        } throws: { error in
+            Finwatch.exitCode(for: error).rawValue == 64
+        }
+    }
+
+    @Test func badDuration_messageNamesTheFlagAndValue() throws {
+        var command = try #require(try Finwatch.parseAsRoot([]) as? Finwatch)
+        command.closeWaitThreshold = "0s"
+        #expect(throws: FinwatchError.usage("--close-wait-threshold must be positive, got \"0s\"")) {
+            _ = try command.runOptions()
+        }
+        command.closeWaitThreshold = "3"
+        #expect(throws: FinwatchError.usage(
+            "--close-wait-threshold must be a duration such as 250ms, 3s, 2m or 1h, got \"3\"")) {
+            _ = try command.runOptions()
+        }
+    }
+
+    @Test func subcommands_stayReachable() throws {
+        #expect(try Finwatch.parseAsRoot(["status"]) is Status)
+        #expect(try Finwatch.parseAsRoot(["selftest"]) is Selftest)
+    }
+
+    @Test func version_isTheOneConstant() {
+        #expect(Finwatch.configuration.version == finwatchVersion)
+    }
+}
