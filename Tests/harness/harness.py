@@ -306,7 +306,30 @@ class Result:
                     self.mismatch(label, "anomalies", got, sorted(set(v)))
             else:
                 self.expect(label, ev, k, v)
+        self.check_derived(label, c, ev)
         return ev
+
+    def check_derived(self, label: str, c: wire.WireConn, ev: dict) -> None:
+        """sequence, packets and the phase durations, recomputed from the wire up to the packet
+        that caused the close record (its `ts`)."""
+        end = wire.parse_ts(ev.get("ts"))
+        if end is None:
+            self.mismatch(label, "ts", ev.get("ts"), "RFC 3339 UTC with microseconds")
+            return
+        for k, v in wire.derived_fields(c, end).items():
+            if k.startswith("durations_ms."):
+                self.expect_ms(label, ev, k, v, why="measured on the wire")
+            elif k == "sequence":
+                got = ev.get("sequence")
+                ok = isinstance(got, list) and len(got) == len(v) and all(
+                    isinstance(g, dict) and g.get("from") == w["from"] and g.get("flags") == w["flags"]
+                    and isinstance(g.get("ms"), (int, float)) and abs(g["ms"] - w["ms"]) <= 0.0015
+                    for g, w in zip(got, v))
+                if not ok:
+                    short = lambda q: [f"{x.get('from')}:{x.get('flags')}@{x.get('ms')}" for x in q] if isinstance(q, list) else q
+                    self.mismatch(label, "sequence", short(got), short([{**w, "ms": round(w["ms"], 3)} for w in v]))
+            else:
+                self.expect(label, ev, k, v, "counted on the wire up to the close record")
 
     def check_anomaly_events(self, label: str, c: wire.WireConn, want: dict[str, int]) -> list[dict]:
         """Anomaly events for the connection. `want`: events that must be there, each that many
@@ -366,12 +389,17 @@ class Scenario:
         self.pcap = workdir / f"{name}.pcap"
         self.puppets: list[Puppet] = []
         self.capture: Capture | None = None
-        self.pollers = {"A": StatePoller(topo.ns_a, "ss-A", poll_interval, poll_limit),
-                        "B": StatePoller(topo.ns_b, "ss-B", poll_interval, poll_limit)}
+        self.pollers: dict[str, StatePoller] = {}
         self.sysctl_restore: list[tuple[str, str, str]] = []
         self.undo: list = []
-        if start_capture:
-            self.start_capture()
+        try:
+            self.pollers["A"] = StatePoller(topo.ns_a, "ss-A", poll_interval, poll_limit)
+            self.pollers["B"] = StatePoller(topo.ns_b, "ss-B", poll_interval, poll_limit)
+            if start_capture:
+                self.start_capture()
+        except BaseException:
+            self.close()      # nothing half-started survives a failed start
+            raise
 
     def start_capture(self) -> None:
         ns, iface = self.topo.capture_points[self.capture_point]

@@ -78,7 +78,7 @@ def test_normal_close(scenario, family, closer):
     first.must("close", id=fid)
     r = second.must("recv", id=sid, until_eof=True, timeout=3)
     assert r["eof"], r
-    time.sleep(0.05)            # a visible CLOSE_WAIT, so close_wait is a real measurement
+    time.sleep(0.15)            # a CLOSE_WAIT long enough for the 20 ms ss poller and a real close_wait
     second.must("close", id=sid)
     res = s.finish()
     c = res.conn(aep, bep)

@@ -170,3 +170,38 @@ def connections(segs: list[Segment]) -> dict[frozenset, WireConn]:
         for i, c in enumerate(lst[1:], 1):
             out[(key, i)] = c
     return out
+
+
+def parse_ts(text: str) -> int | None:
+    """RFC 3339 UTC with microseconds -> µs since the epoch (None if it is not that)."""
+    import datetime
+    try:
+        dt = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    except (TypeError, ValueError):
+        return None
+    return int(dt.timestamp()) * 1_000_000 + dt.microsecond
+
+
+def derived_fields(c: WireConn, end_us: int) -> dict:
+    """What the wire says about the contract's `sequence`, `packets` and `durations_ms` for a
+    close record written at `end_us` (the packet that completed the teardown)."""
+    upto = [s for s in c.segs if s.t_us <= end_us]
+    out: dict = {"packets": {"orig": sum(1 for s in upto if s.src == c.orig),
+                             "resp": sum(1 for s in upto if s.src == c.resp)}}
+    start = next((s for s in upto if s.has(Segment.FIN) or s.has(Segment.RST)), None)
+    if start is not None:
+        seq = [{"from": c.side(s.src), "flags": s.flag_text, "ms": (s.t_us - start.t_us) / 1000}
+               for s in upto if s.t_us >= start.t_us]
+        out["sequence"] = seq[:32]
+    if upto:
+        out["durations_ms.lifetime"] = (end_us - upto[0].t_us) / 1000
+    ac = c.active_closer
+    if ac in ("orig", "resp") and c.wire_class() == "normal":
+        pa, pp = c.other(ac), ac
+        fa, fp = c.fins(ac)[0], c.fins(pa)[0]
+        ack_a, ack_p = c.fin_acked_at(ac), c.fin_acked_at(pa)
+        out["durations_ms.fin_wait_1"] = (ack_a.t_us - fa.t_us) / 1000
+        out["durations_ms.fin_wait_2"] = max(0, fp.t_us - ack_a.t_us) / 1000
+        out["durations_ms.last_ack"] = (ack_p.t_us - fp.t_us) / 1000
+        out["durations_ms.teardown"] = (ack_p.t_us - fa.t_us) / 1000
+    return out
