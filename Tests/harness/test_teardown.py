@@ -233,10 +233,12 @@ def test_simultaneous_close_forced(scenario):
     finalize(res)
 
 
-def test_fin_retransmissions(scenario):
-    # Capture on fwd1's hostA port, drop in fwd1's forward hook: finwatch sees all three copies
-    # of orig's FIN, hostB sees only the third.
-    s = scenario(capture_point="cap_a")
+@pytest.mark.parametrize("loss", ["after_capture", "before_capture"])
+def test_fin_retransmissions(scenario, loss):
+    # Drops are in fwd1's forward hook. after_capture: capture on fwd1's hostA port, so finwatch
+    # sees all three copies of orig's FIN and hostB only the third. before_capture: capture on
+    # fwd2's hostB port, so finwatch sees only the copy that got through, like hostB.
+    s = scenario(capture_point="cap_a" if loss == "after_capture" else "cap_b")
     a, b = s.puppet("A"), s.puppet("B")
     aep, bep, port = open_conn(a, b)
     s.topo.nft_add(f"ip saddr {A4} tcp dport {port} tcp flags & fin == fin quota until {2 * FIN_LEN[4] + FIN_LEN[4] // 2} bytes counter drop")
@@ -247,17 +249,30 @@ def test_fin_retransmissions(scenario):
     res = s.finish()
     c = res.conn(aep, bep)
     wire_self_check(res, c, "normal", "orig")
+    if s.topo.nft_counters()[:1] != [2]:
+        raise HarnessError(f"expected exactly 2 FIN copies dropped, nft counted {s.topo.nft_counters()}")
+    want = normal_expect(c, "orig")
+    if loss == "before_capture":
+        # The kernel sent the FIN three times, but the capture point saw one: nothing to report.
+        if c.fin_retransmits("orig") != 0:
+            raise HarnessError(f"capture saw {c.fin_retransmits('orig')} FIN retransmissions")
+        res.check_close("conn", c, want)
+        res.check_anomaly_events("conn", c, {})
+        finalize(res)
+        return
     iv = c.fin_intervals_ms("orig")
-    if c.fin_retransmits("orig") != 2 or s.topo.nft_counters()[:1] not in ([2], []):
+    if c.fin_retransmits("orig") != 2:
         raise HarnessError(f"expected exactly 2 FIN copies lost, wire shows {c.fin_retransmits('orig')} retransmits")
     # Linux 6.x: the first copy after ~200 ms is a tail loss probe, the second the RTO, so the
     # first two intervals are both ~200 ms; back-off doubles only from the next one on.
     if not (iv[0] >= 150 and iv[1] >= 0.9 * iv[0]):
         raise HarnessError(f"FIN retransmission intervals not ~200 ms and non-decreasing: {iv}")
-    want = normal_expect(c, "orig")
     want["retransmits"] = {"orig_fin": 2, "resp_fin": 0, "final_ack": 0}
     want["anomalies"] = ["fin_retransmit"]
     ev = res.check_close("conn", c, want)
+    for e in res.fw_events(c, "anomaly"):
+        if e.get("anomaly") == "fin_retransmit" and e.get("side") != "orig":
+            res.mismatch("conn", "fin_retransmit.side", e.get("side"), "orig")
     # The intervals, where finwatch reports them (an event per retransmission may carry the
     # intervals so far): each list is a prefix of the wire's, and the longest one is all of it.
     lists = [v for e in res.fw_events(c, "anomaly") + ([ev] if ev else [])
@@ -271,13 +286,14 @@ def test_fin_retransmissions(scenario):
     finalize(res)
 
 
-def test_lost_final_ack(scenario):
-    s = scenario(capture_point="cap_a")
+@pytest.mark.parametrize("loss", ["after_capture", "before_capture"])
+def test_lost_final_ack(scenario, loss):
+    s = scenario(capture_point="cap_a" if loss == "after_capture" else "cap_b")
     a, b = s.puppet("A"), s.puppet("B")
     aep, bep, port = open_conn(a, b)
     a.must("close", id="c")
     assert b.must("recv", id="s", until_eof=True, timeout=3)["eof"]
-    # From now on orig's only pure ACK is the final one: lose its first copy after the capture.
+    # From now on orig's only pure ACK is the final one: lose its first copy.
     s.topo.nft_add(f"ip saddr {A4} tcp dport {port} tcp flags & (fin|syn|rst|ack) == ack "
                    f"quota until {FIN_LEN[4] + FIN_LEN[4] // 2} bytes counter drop")
     b.must("close", id="s")
@@ -285,14 +301,33 @@ def test_lost_final_ack(scenario):
     res = s.finish()
     c = res.conn(aep, bep)
     wire_self_check(res, c, "normal", "orig")
-    if c.fin_retransmits("resp") != 1 or c.final_ack_retransmits() != 1:
-        raise HarnessError(f"wire: resp FIN retransmits {c.fin_retransmits('resp')}, final ACK copies "
-                           f"{c.final_ack_retransmits() + 1}:\n{c.describe()}")
     res.check_kernel("resp", "B", bep, aep, ["LAST_ACK"])
-    # The close record is written at the first final ACK (seen at the capture point); what
-    # follows happens while orig is in TIME_WAIT: resp's FIN again, orig's ACK again.
-    res.check_close("conn", c, normal_expect(c, "orig"))
-    res.check_anomaly_events("conn", c, {"fin_retransmit": 1, "final_ack_retransmit": 1})
+    if s.topo.nft_counters()[:1] != [1]:
+        raise HarnessError(f"expected exactly 1 final ACK dropped, nft counted {s.topo.nft_counters()}")
+    if loss == "after_capture":
+        if c.fin_retransmits("resp") != 1 or c.final_ack_retransmits() != 1:
+            raise HarnessError(f"wire: resp FIN retransmits {c.fin_retransmits('resp')}, final ACK copies "
+                               f"{c.final_ack_retransmits() + 1}:\n{c.describe()}")
+        # The close record is written at the first final ACK (seen at the capture point); what
+        # follows happens while orig is in TIME_WAIT: resp's FIN again, orig's ACK again.
+        res.check_close("conn", c, normal_expect(c, "orig"))
+        evs = res.check_anomaly_events("conn", c, {"fin_retransmit": 1, "final_ack_retransmit": 1})
+        # resp sent its FIN again, orig its final ACK again.
+        for e in evs:
+            want_side = {"fin_retransmit": "resp", "final_ack_retransmit": "orig"}.get(e.get("anomaly"))
+            if want_side and e.get("side") != want_side:
+                res.mismatch("conn", f"{e.get('anomaly')}.side", e.get("side"), want_side)
+    else:
+        if c.fin_retransmits("resp") != 1 or c.final_ack_retransmits() != 0:
+            raise HarnessError(f"wire: resp FIN retransmits {c.fin_retransmits('resp')}, final ACK copies "
+                               f"{c.final_ack_retransmits() + 1}:\n{c.describe()}")
+        # The lost ACK never reached the capture: resp's FIN went out twice before the one
+        # final ACK seen, so the retransmission is in the close record itself.
+        want = normal_expect(c, "orig")
+        want["retransmits"] = {"orig_fin": 0, "resp_fin": 1, "final_ack": 0}
+        want["anomalies"] = ["fin_retransmit"]
+        res.check_close("conn", c, want)
+        res.check_anomaly_events("conn", c, {})
     finalize(res)
 
 
