@@ -416,8 +416,14 @@ class Scenario:
 
     def sysctl(self, host: str, key: str, value) -> None:
         ns = {"A": self.topo.ns_a, "B": self.topo.ns_b}[host]
+        other = self.topo.ns_b if host == "A" else self.topo.ns_a
+        before = self.topo.sysctl_get(other, key)
         self.sysctl_restore.append((ns, key, self.topo.sysctl_get(ns, key)))
         self.topo.sysctl(ns, key, value)
+        # Only per-namespace sysctls may be used: if the other host saw the change, this kernel
+        # keeps the knob global and the harness would be changing the machine's own TCP.
+        if self.topo.sysctl_get(other, key) != before and str(value) != before:
+            raise HarnessError(f"{key} is not per network namespace on this kernel; not using it")
 
     def close(self) -> None:
         """Tear down everything the scenario started (always called, also on failure)."""
