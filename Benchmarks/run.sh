@@ -64,13 +64,14 @@ say "== floor: bare libpcap read loop (best of $RUNS)"
 floor_best=$("$BENCH" floor "$MIXED" --runs "$RUNS" | tee /dev/stderr | tail -1)
 packets=$(value packets "$floor_best")
 floor_rate=$(value packets_per_second "$floor_best")
+floor_cpu=$(value cpu_seconds "$floor_best")
 
-# run_finwatch FILE OUTPUT EXTRA...: one measured finwatch --read; sets seconds, rss_kb, status.
+# run_finwatch FILE OUTPUT EXTRA...: one measured finwatch --read; sets seconds, cpu, rss_kb, status.
 run_finwatch() {
     local file=$1 output=$2; shift 2
     local line
     line=$("$BENCH" measure -- "$FINWATCH" --read "$file" --output "$output" "$@" 2>"$DATA/.finwatch-stderr") || true
-    seconds=$(value seconds "$line"); rss_kb=$(value max_rss_kb "$line"); status=$(value exit "$line")
+    seconds=$(value seconds "$line"); cpu=$(value cpu_seconds "$line"); rss_kb=$(value max_rss_kb "$line"); status=$(value exit "$line")
     if [ "${status:-1}" != 0 ]; then
         say "finwatch failed (exit ${status:-?}): $(head -3 "$DATA/.finwatch-stderr" | tr '\n' ' ')"
         return 1
@@ -78,11 +79,12 @@ run_finwatch() {
 }
 
 say "== finwatch --read (best of $RUNS, output /dev/null)"
-best_seconds=""; best_rss=0; finwatch_ok=1
+best_seconds=""; best_cpu=""; best_rss=0; finwatch_ok=1
 for run in $(seq 1 "$RUNS"); do
     if ! run_finwatch "$MIXED" /dev/null; then finwatch_ok=0; break; fi
-    say "run=$run seconds=$seconds max_rss_kb=$rss_kb"
+    say "run=$run seconds=$seconds cpu_seconds=$cpu max_rss_kb=$rss_kb"
     if [ -z "$best_seconds" ] || awk "BEGIN{exit !($seconds < $best_seconds)}"; then best_seconds=$seconds; fi
+    if [ -z "$best_cpu" ] || awk "BEGIN{exit !($cpu < $best_cpu)}"; then best_cpu=$cpu; fi
     if [ "$rss_kb" -gt "$best_rss" ]; then best_rss=$rss_kb; fi
 done
 
@@ -113,6 +115,10 @@ if [ "$finwatch_ok" = 1 ]; then
     verdict=$(awk "BEGIN{print ($ratio >= 0.5) ? \"meets\" : \"MISSES\"}")
     say "finwatch packets/s       $finwatch_rate  (best $best_seconds s)"
     say "ratio finwatch/floor     $ratio  ($verdict target >= 0.5)"
+    # CPU time (user + system): what the same ratio would be on an idle machine, roughly.
+    cpu_ratio=$(awk "BEGIN{printf \"%.3f\", $floor_cpu / $best_cpu}")
+    say "by CPU time              floor $floor_cpu s, finwatch $best_cpu s, ratio $cpu_ratio"
+    say "load average             $(cut -d' ' -f1-3 /proc/loadavg)"
     say "finwatch peak RSS        $best_rss KiB"
     say "close records written    $closes"
 else

@@ -16,12 +16,15 @@ enum Floor {
     struct Result {
         var counts: Counts
         var seconds: Double
+        /// This process's CPU time over the same span: on a busy machine, closer to the truth.
+        var cpuSeconds: Double
         var packetsPerSecond: Double { seconds > 0 ? Double(counts.packets) / seconds : 0 }
     }
 
     /// Reads `path` once, timing from pcap_open_offline to the last packet on the monotonic clock.
     static func run(path: String) throws(BenchError) -> Result {
         let started = monotonicSeconds()
+        let cpuStarted = cpuSeconds()
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let handle = pcap_open_offline(path, &errorBuffer) else {
             throw .cannotRead(path: path, reason: String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
@@ -41,10 +44,17 @@ enum Floor {
             }
         }
         let seconds = monotonicSeconds() - started
+        let cpu = cpuSeconds() - cpuStarted
         guard status >= 0 else {
             throw .cannotRead(path: path, reason: String(cString: pcap_geterr(handle)))
         }
-        return Result(counts: counts, seconds: seconds)
+        return Result(counts: counts, seconds: seconds, cpuSeconds: cpu)
+    }
+
+    static func cpuSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     static func monotonicSeconds() -> Double {

@@ -2,12 +2,14 @@
 import Glibc
 #endif
 
-/// Runs a command as a child and reports its wall time on the monotonic clock and its peak
+/// Runs a command as a child and reports its wall time on the monotonic clock, its CPU time and its peak
 /// resident set size from `wait4`'s rusage (what GNU time's %M reports, without its
 /// centisecond wall clock).
 enum Measurement {
     struct Result {
         var seconds: Double
+        /// User plus system CPU time: less disturbed than wall time by other work on the machine.
+        var cpuSeconds: Double
         var maxRSSKilobytes: Int
         var exitStatus: Int32
     }
@@ -35,7 +37,9 @@ enum Measurement {
         let seconds = Floor.monotonicSeconds() - started
         // WIFEXITED / WEXITSTATUS are macros Swift cannot import: the low 7 bits are the signal.
         let exitStatus: Int32 = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Result(seconds: seconds, maxRSSKilobytes: Int(usage.ru_maxrss), exitStatus: exitStatus)
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return Result(seconds: seconds, cpuSeconds: cpu, maxRSSKilobytes: Int(usage.ru_maxrss), exitStatus: exitStatus)
     }
 
     /// This process's environment, read from /proc (Swift 6 rejects the `environ` global as

@@ -61,7 +61,7 @@ func main() throws(BenchError) {
         let rest = arguments.dropFirst()
         let childCommand = Array(rest.first == "--" ? rest.dropFirst() : rest)
         let result = try Measurement.run(childCommand)
-        print("seconds=\(formatted(result.seconds, decimals: 4)) max_rss_kb=\(result.maxRSSKilobytes) exit=\(result.exitStatus)")
+        print("seconds=\(formatted(result.seconds, decimals: 4)) cpu_seconds=\(formatted(result.cpuSeconds, decimals: 4)) max_rss_kb=\(result.maxRSSKilobytes) exit=\(result.exitStatus)")
         if result.exitStatus != 0 { exit(result.exitStatus) }
         return
     }
@@ -86,15 +86,18 @@ func main() throws(BenchError) {
         guard let path = positional.first else { throw .usage("floor needs a FILE\n\(usage)") }
         let runs: Int = try number(named, "runs", default: 1)
         var best: Floor.Result?
+        var bestCPU = Double.infinity
         for run in 1...runs {
             let result = try Floor.run(path: path)
             print("run=\(run) packets=\(result.counts.packets) bytes=\(result.counts.bytes)",
-                  "seconds=\(formatted(result.seconds, decimals: 4)) packets_per_second=\(Int(result.packetsPerSecond))")
+                  "seconds=\(formatted(result.seconds, decimals: 4)) cpu_seconds=\(formatted(result.cpuSeconds, decimals: 4))",
+                  "packets_per_second=\(Int(result.packetsPerSecond))")
             if best == nil || result.seconds < best!.seconds { best = result }
+            bestCPU = min(bestCPU, result.cpuSeconds)
         }
         if let best {
             print("best packets=\(best.counts.packets) seconds=\(formatted(best.seconds, decimals: 4))",
-                  "packets_per_second=\(Int(best.packetsPerSecond))")
+                  "packets_per_second=\(Int(best.packetsPerSecond)) cpu_seconds=\(formatted(bestCPU, decimals: 4))")
         }
     case "check-frames":
         let count: Int = try number(named, "count", default: 10_000)
