@@ -91,6 +91,7 @@ done
 if [ "$finwatch_ok" = 1 ]; then
     # Sanity: the same run written to a file, to count the close records it really produced.
     EVENTS="$DATA/events.jsonl"
+    rm -f "$EVENTS"                       # finwatch appends to --output: start from nothing
     run_finwatch "$MIXED" "$EVENTS" || true
     closes=$(grep -c '"type":"close"' "$EVENTS" || true)
     say "events: $(wc -l <"$EVENTS") lines, $closes close records"
