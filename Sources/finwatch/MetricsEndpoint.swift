@@ -89,20 +89,38 @@ struct MetricsEndpoint: Service {
     }
 }
 
-/// `--listen` could not be served: said in one line with what to do.
+/// `--listen` could not be served: said in one line with what to do. `reason` is short enough to
+/// go inside the daemon's own `cannot serve --listen …` line.
 struct MetricsEndpointError: Error, CustomStringConvertible {
     var address: String
+    /// The server library's own words (NIO's IOError text, with its errno).
     var underlying: String
+
+    private var errnoValue: Int32? {
+        guard let range = underlying.range(of: "errno: ") else { return nil }
+        return Int32(underlying[range.upperBound...].prefix { $0.isNumber })
+    }
 
     /// sysexits: the port is taken (69), a privileged port (77), anything else a bad address (64).
     var exitStatus: Int32 {
-        if underlying.contains("errno: 98") { return 69 }
-        if underlying.contains("errno: 13") { return 77 }
-        return 64
+        switch errnoValue {
+        case 98: 69  // EADDRINUSE
+        case 13: 77  // EACCES
+        default: 64
+        }
+    }
+
+    var reason: String {
+        switch errnoValue {
+        case 98: "address already in use (another finwatch, or another service on this port?)"
+        case 13: "permission denied (a port below 1024 needs CAP_NET_BIND_SERVICE)"
+        case 99: "address not available on this host (see `ip addr`)"
+        default: underlying
+        }
     }
 
     var description: String {
-        "cannot listen on \(address) for /metrics: \(underlying) (choose another --listen ADDR:PORT, or --no-listen)"
+        "cannot serve --listen \(address): \(reason) (choose another --listen ADDR:PORT, or --no-listen)"
     }
 }
 

@@ -20,8 +20,8 @@ final class ProcessLookup: Sendable {
     struct Limits: Sendable {
         /// File descriptors examined per scan at most.
         var maxDescriptors = 500_000
-        /// Time spent per scan at most.
-        var timeBudget: Duration = .milliseconds(500)
+        /// Time spent per scan at most: one tick of the capture loop, which may be the caller.
+        var timeBudget: Duration = .milliseconds(250)
         /// How long what a scan saw (inode → pid) is trusted: about one tick of the run loop.
         var cacheLifetime: Duration = .seconds(1)
     }

@@ -196,7 +196,7 @@ enum EndpointFixture {
             try await endpoint.run()
         } throws: { error in
             guard let error = error as? MetricsEndpointError else { return false }
-            return error.exitStatus == 69 && error.description.hasPrefix("cannot listen on 127.0.0.1:\(taken) for /metrics:")
+            return error.exitStatus == 69 && error.description.hasPrefix("cannot serve --listen 127.0.0.1:\(taken): address already in use")
                 && !error.description.contains("\n")
         }
     }

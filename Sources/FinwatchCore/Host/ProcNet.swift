@@ -17,8 +17,8 @@ package enum ProcNet {
         case closing = 0x0B
         case newSynReceived = 0x0C
 
-        /// The contract's state for this kernel state; nil for states finwatch folds away
-        /// (handshake, LISTEN).
+        /// The contract's state for this kernel state; nil for LISTEN and the request sockets
+        /// (NEW_SYN_RECV) a listener keeps, which no connection row is about.
         package var endpointState: EndpointState? {
             switch self {
             case .established: .established
@@ -29,7 +29,9 @@ package enum ProcNet {
             case .closeWait: .closeWait
             case .lastAck: .lastAck
             case .closing: .closing
-            case .synSent, .synReceived, .listen, .newSynReceived: nil
+            case .synSent: .synSent
+            case .synReceived: .synReceived
+            case .listen, .newSynReceived: nil
             }
         }
     }
