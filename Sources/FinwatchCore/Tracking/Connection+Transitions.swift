@@ -172,9 +172,12 @@ extension Connection {
         }
         history.record(.retransmit, from: side)
         anomalies.insert(.finRetransmit)
+        // After the record, a FIN sent again proves its sender never got the final ACK: it is
+        // still in LAST_ACK whatever the capture point saw.
+        let state = phase == .residue && self[side].state == .closed ? EndpointState.lastAck : self[side].state
         events.append(.anomaly(AnomalyEvent(
             time: time, identity: identity, anomaly: .finRetransmit, side: side,
-            count: Int(self[side].finRetransmits), intervals: intervals, state: self[side].state)))
+            count: Int(self[side].finRetransmits), intervals: intervals, state: state)))
     }
 
     /// The FIN sent by `side` has just been acknowledged by its peer.

@@ -1,0 +1,30 @@
+import Foundation
+import Testing
+
+/// End to end on the packet clock: one small capture per teardown scenario (written by
+/// Golden/make_scenarios.py) replayed through the real binary, compared line by line with the
+/// golden JSON lines beside it. The same file always yields the same events (CONTRACT.md).
+@Suite("Golden replays")
+struct GoldenReplayTests {
+    static let directory = FinwatchProcess.repository.appendingPathComponent("finwatchTests/Golden")
+
+    static let scenarios = [
+        "normal-orig-first", "simultaneous", "fin-retransmits", "lost-final-ack", "rst-in-close-wait",
+        "syn-in-time-wait", "close-wait-lingering", "refused", "no-answer", "ipv6-normal-resp-first",
+    ]
+
+    @Test("replay matches its golden file", arguments: scenarios)
+    func replay(scenario: String) throws {
+        let capture = GoldenReplayTests.directory.appendingPathComponent("\(scenario).pcap").path
+        let golden = try String(contentsOf: GoldenReplayTests.directory.appendingPathComponent("\(scenario).jsonl"),
+                                encoding: .utf8)
+        let result = try FinwatchProcess.run(["--read", capture, "--close-wait-threshold", "1s"])
+        #expect(result.status == 0 && !result.signaled, "\(result.stderr)")
+        let got = result.stdoutLines
+        let want = golden.split(separator: "\n").map(String.init)
+        #expect(got.count == want.count)
+        for (line, (a, b)) in zip(got, want).enumerated() where a != b {
+            Issue.record("line \(line + 1) differs:\n got: \(a)\nwant: \(b)")
+        }
+    }
+}
