@@ -48,8 +48,6 @@ struct ConnectionScript {
     /// The usual pause before `side` speaks: a server's processing time, or a client's round trip.
     func delay(for side: Side) -> UInt64 { side == .resp ? serverDelay : roundTrip }
 
-    mutating func wait(_ microseconds: UInt64) { now += microseconds }
-
     /// Sends the next segment of `side`. `after` overrides the usual delay; an undelivered segment
     /// (lost after the capture point, or still in flight when the peer sends) is not acknowledged
     /// until `deliver(_:)`.

@@ -51,12 +51,14 @@ enum Floor {
         return Result(counts: counts, seconds: seconds, cpuSeconds: cpu)
     }
 
+    /// CPU time this process has used, in seconds.
     static func cpuSeconds() -> Double {
         var now = timespec()
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
+    /// Seconds on CLOCK_MONOTONIC: wall time that never jumps.
     static func monotonicSeconds() -> Double {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)

@@ -119,6 +119,7 @@ struct FrameEncoder {
     }
 }
 
+/// Fixed-width integers appended in network (BE) or pcap-header (LE, this writer's) byte order.
 extension Array where Element == UInt8 {
     mutating func putBE16(_ value: UInt16) {
         append(UInt8(truncatingIfNeeded: value >> 8)); append(UInt8(truncatingIfNeeded: value))

@@ -17,6 +17,7 @@ struct OutputFile {
         self.stream = stream
     }
 
+    /// Appends `bytes` (stdio buffers them; the generator hands over 4 MiB at a time).
     func write(_ bytes: [UInt8]) throws(BenchError) {
         let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, stream) }
         guard written == bytes.count else {
@@ -24,6 +25,7 @@ struct OutputFile {
         }
     }
 
+    /// Flushes and closes; a full disk shows up here if not before.
     func close() throws(BenchError) {
         guard fclose(stream) == 0 else {
             throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))

@@ -33,6 +33,7 @@ func options(_ arguments: ArraySlice<String>) throws(BenchError) -> (named: [Str
     return (named, positional)
 }
 
+/// The positive integer given as `--key`, or `value` when absent.
 func number<T: FixedWidthInteger>(_ named: [String: String], _ key: String, default value: T) throws(BenchError) -> T {
     guard let text = named[key] else { return value }
     guard let parsed = T(text.replacingUnderscores()), parsed > 0 else {
@@ -46,6 +47,7 @@ extension String {
     func replacingUnderscores() -> String { String(filter { $0 != "_" }) }
 }
 
+/// `value` rounded to `decimals` places, for key=value output.
 func formatted(_ value: Double, decimals: Int = 3) -> String {
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
