@@ -335,13 +335,20 @@ package struct ConnectionTable: ~Copyable {
 
     /// End of input or shutdown: every tracked connection gets its close record (`reason` goes to
     /// its `ended_by`); firing alerts stay firing.
-    package mutating func finish(at time: Timestamp, reason: String, into events: inout [Event]) {
+    ///
+    /// `flush` is handed the events every `batch` records, so hundreds of thousands of records
+    /// never sit in memory at once (the caller writes and clears them).
+    package mutating func finish(at time: Timestamp, reason: String, into events: inout [Event],
+                                 batch: Int = 1024, flush: (inout [Event]) -> Void = { _ in }) {
         // Oldest first, so the output reads in the order connections began.
-        var live: [(UInt64, Int)] = []
+        var live: [(UInt64, UInt32)] = []
         live.reserveCapacity(liveCount)
-        for slot in slots.indices where slots[slot].isLive { live.append((slots[slot].uidNumber, slot)) }
+        for slot in slots.indices where slots[slot].isLive { live.append((slots[slot].uidNumber, UInt32(slot))) }
         live.sort { $0.0 < $1.0 }
-        for (_, slot) in live { end(slot: slot, at: time, reason: reason, into: &events) }
+        for (_, slot) in live {
+            end(slot: Int(slot), at: time, reason: reason, into: &events)
+            if events.count >= batch { flush(&events) }
+        }
         recomputeNextDue()
     }
 
