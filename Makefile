@@ -6,7 +6,7 @@ PREFIX     ?= /usr/local
 BIN        := .build/release/finwatch
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_RUN    := libpcap-dev
-APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3
+APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 prometheus ethtool
 ARGS       ?=
 
 .PHONY: all build run test unit-test harness-test bench install uninstall deps-run deps-test clean
