@@ -6,7 +6,7 @@ import Testing
 /// golden JSON lines beside it. The same file always yields the same events (CONTRACT.md).
 @Suite("Golden replays")
 struct GoldenReplayTests {
-    static let directory = FinwatchProcess.repository.appendingPathComponent("finwatchTests/Golden")
+    static let directory = RepositoryPaths.repository.appendingPathComponent("Tests/finwatchTests/Golden")
 
     static let scenarios = [
         "normal-orig-first", "simultaneous", "fin-retransmits", "lost-final-ack", "rst-in-close-wait",
@@ -20,8 +20,9 @@ struct GoldenReplayTests {
                                 encoding: .utf8)
         let result = try FinwatchProcess.run(["--read", capture, "--close-wait-threshold", "1s"])
         #expect(result.status == 0 && !result.signaled, "\(result.stderr)")
-        let got = result.stdoutLines
-        let want = golden.split(separator: "\n").map(String.init)
+        // `start` names the file as given; the golden files were made with the bare file name.
+        let got = result.stdoutLines.map { $0.replacingOccurrences(of: capture, with: "\(scenario).pcap") }
+        let want = golden.split(separator: "\n").map { String($0) }
         #expect(got.count == want.count)
         for (line, (a, b)) in zip(got, want).enumerated() where a != b {
             Issue.record("line \(line + 1) differs:\n got: \(a)\nwant: \(b)")
