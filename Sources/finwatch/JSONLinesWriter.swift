@@ -6,9 +6,11 @@ import Glibc
 /// Buffered (64 KiB), flushed when full, at least every second (`flushIfDue`), after every alert,
 /// and at the end. Only whole lines enter the buffer, so a reader never sees half an event
 /// unless the kernel itself accepts part of a write; then the rest goes first next time.
-/// A failed write is counted and retried at the next flush, never fatal. EPIPE on standard
-/// output (the reader went away; SIGPIPE is ignored) sets `readerGone`: the run then ends cleanly.
-/// Used by one thread only (the capture thread, or the offline run).
+/// A failed write (ENOSPC, EIO, ...) is counted and never fatal: the buffer is kept and retried
+/// once a second (not per event: a full disk must not cost a failing syscall per packet), and
+/// past `maximumPending` new lines are dropped and counted, so memory stays bounded. EPIPE on
+/// standard output (the reader went away; SIGPIPE is ignored) sets `readerGone`: the run then
+/// ends cleanly. Used by one thread only (the capture thread, or the offline run).
 final class JSONLinesWriter {
     static let bufferCapacity = 64 * 1024
     /// Past this much unwritten output (a disk full for a long time) whole lines are dropped
@@ -23,6 +25,10 @@ final class JSONLinesWriter {
     private(set) var writeErrors: UInt64 = 0
     /// Lines dropped because output stayed blocked past `maximumPending`.
     private(set) var linesDropped: UInt64 = 0
+    /// errno of the latest failed write, for the operator's message; nil once a write succeeds.
+    private(set) var lastErrorCode: Int32?
+    /// The latest flush failed: further flushes wait for `flushIfDue` (one retry a second).
+    var isFailing: Bool { lastErrorCode != nil }
     /// Standard output's reader closed the pipe: nothing more can be written.
     private(set) var readerGone = false
 
@@ -34,6 +40,8 @@ final class JSONLinesWriter {
         descriptor = path == "-" ? STDOUT_FILENO : try Self.openForAppend(path)
         buffer.reserveCapacity(Self.bufferCapacity + 4096)
         lastFlush = MonotonicClock.nanoseconds()
+        // From now on SIGHUP means "reopen the output", never the default "terminate".
+        HangupSignal.install()
     }
 
     deinit { close() }
@@ -43,10 +51,17 @@ final class JSONLinesWriter {
         guard !readerGone else { return }
         let before = buffer.count
         event.appendJSONLine(to: &buffer)
+        if buffer.count > Self.maximumPending {
+            // The output has been failing for a while: keep what is queued (older lines first),
+            // drop this one, and say so in the count rather than grow without bound.
+            buffer.removeSubrange(before...)
+            linesDropped += 1
+            return
+        }
         if buffer.count > before { eventsWritten += 1 }
         if case .alert = event {
-            flush()
-        } else if buffer.count >= Self.bufferCapacity {
+            flush()   // operators page on alerts: out now, failing or not
+        } else if buffer.count >= Self.bufferCapacity && !isFailing {
             flush()
         }
     }
@@ -79,11 +94,19 @@ final class JSONLinesWriter {
                 return
             }
             writeErrors += 1
-            break
+            lastErrorCode = result < 0 ? code : EIO   // 0 bytes accepted for a non-empty write
+            buffer.removeFirst(written)
+            return
         }
-        buffer.removeFirst(written)
-        if buffer.count > Self.maximumPending { dropWholeLines() }
+        lastErrorCode = nil
+        buffer.removeAll(keepingCapacity: true)
     }
+
+    /// Bytes waiting for the output to accept them.
+    var pendingByteCount: Int { buffer.count }
+
+    /// The latest write error as the operator reads it (strerror), or nil.
+    var lastErrorText: String? { lastErrorCode.map { String(cString: strerror($0)) } }
 
     /// Closes and reopens `path` (after logrotate moved it: SIGHUP). Standard output stays.
     func reopen() throws(FinwatchError) {
@@ -101,13 +124,6 @@ final class JSONLinesWriter {
             _ = Glibc.close(descriptor)
             descriptor = -1
         }
-    }
-
-    /// Keeps the line a partial write started (its head is already out), drops the rest.
-    private func dropWholeLines() {
-        guard let end = buffer.firstIndex(of: UInt8(ascii: "\n")) else { return }
-        linesDropped += UInt64(buffer[(end + 1)...].lazy.filter { $0 == UInt8(ascii: "\n") }.count)
-        buffer.removeSubrange((end + 1)...)
     }
 
     private static func openForAppend(_ path: String) throws(FinwatchError) -> Int32 {

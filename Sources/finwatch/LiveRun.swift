@@ -27,6 +27,8 @@ struct LiveRun {
         try JSONLinesWriter(path: options.output).close()
 
         let state = LiveState()
+        // One lookup (one cache of inode → pid) for the alerts and the HTTP endpoint's rows.
+        let processLookup = ProcessLookup(logger: logger)
         var metrics: FinwatchMetrics?
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         var endpoint: MetricsEndpoint?
@@ -35,9 +37,11 @@ struct LiveRun {
             let factory = FinwatchMetrics.prometheusFactory(registry: registry)
             MetricsSystem.bootstrap(factory)
             metrics = FinwatchMetrics(factory: factory, version: finwatchVersion)
-            endpoint = MetricsEndpoint(host: listen.host, port: listen.port, state: state, registry: registry)
+            endpoint = MetricsEndpoint(host: listen.host, port: listen.port, state: state, registry: registry,
+                                      processLookup: processLookup)
         }
-        let capture = CaptureService(handle: handle, options: options, metrics: metrics, state: state, logger: logger)
+        let capture = CaptureService(handle: handle, options: options, metrics: metrics, state: state, logger: logger,
+                                     notifier: .fromEnvironment, processLookup: processLookup)
         // The capture ending (the reader of stdout went away) ends the whole daemon gracefully.
         services.append(.init(service: capture, successTerminationBehavior: .gracefullyShutdownGroup))
         if let endpoint { services.append(.init(service: endpoint)) }

@@ -18,6 +18,9 @@ final class Pipeline {
     let clock: Clock
     private let logger: Logger
     private var warnedUnsupportedLink = false
+    /// Live only: names the process behind the stuck side of each firing alert. Offline the
+    /// sockets in the file are not this host's now, so there is none.
+    let processLookup: ProcessLookup?
 
     private(set) var seen: UInt64 = 0
     private(set) var decoded: UInt64 = 0
@@ -31,8 +34,9 @@ final class Pipeline {
     private var pendingStart: RunStart?
 
     init(configuration: TrackerConfiguration, linkType: LinkType?, linkTypeName: String, clock: Clock,
-         writer: JSONLinesWriter, metrics: FinwatchMetrics?, logger: Logger) {
+         writer: JSONLinesWriter, metrics: FinwatchMetrics?, logger: Logger, processLookup: ProcessLookup? = nil) {
         table = ConnectionTable(configuration: configuration)
+        self.processLookup = processLookup
         self.linkType = linkType
         self.clock = clock
         self.writer = writer
@@ -106,7 +110,10 @@ final class Pipeline {
             pendingStart = nil
             emit(.start(withTime(start, time)))
         }
-        table.finish(at: time, reason: reason, into: &events)
+        table.finish(at: time, reason: reason, into: &events) { batch in
+            for event in batch { emit(event) }
+            batch.removeAll(keepingCapacity: true)
+        }
         writeEvents()
     }
 
@@ -152,7 +159,16 @@ final class Pipeline {
 
     private func writeEvents() {
         guard !events.isEmpty else { return }
-        for event in events { emit(event) }
+        for event in events {
+            if let processLookup, case .alert(var alert) = event, alert.status == .firing {
+                // Rare (one per stuck side) and bounded by ProcessLookup's own time budget, so
+                // the lookup may run on the capture thread, just before the line is written.
+                alert.process = processLookup.process(for: alert)
+                emit(.alert(alert))
+            } else {
+                emit(event)
+            }
+        }
         events.removeAll(keepingCapacity: true)
     }
 
