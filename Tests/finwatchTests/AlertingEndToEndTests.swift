@@ -51,10 +51,12 @@ import Testing
         let firing = try #require(firingLine, "no firing alert: \(finwatch.currentStdout)")
         #expect(firing["alert"] as? String == "close_wait_lingering")
         #expect((firing["resp"] as? [String: Any])?["port"] as? Int == Int(serverEnd.port))
-        withKnownIssue("the run loop (Pipeline, not owned here) does not yet fill `process` from ProcessLookup", isIntermittent: true) {
-            let process = firing["process"] as? [String: Any]
-            #expect(process?["pid"] as? Int == Int(getpid()))
-        }
+        // The alert names this process: the run loop asked ProcessLookup when it fired.
+        let process = try #require(firing["process"] as? [String: Any], "alert without process: \(firing)")
+        #expect(process["pid"] as? Int == Int(getpid()))
+        #expect(process["kernel_confirmed"] as? Bool == true)
+        let comm = try readWholeFile("/proc/self/comm").split(separator: "\n").first.map(String.init)
+        #expect(process["comm"] as? String == comm)
 
         let metrics = try await get(address, "/metrics").body
         #expect(metrics.contains(#"finwatch_alerts_firing{alert="close_wait_lingering"} 1.0"#))
