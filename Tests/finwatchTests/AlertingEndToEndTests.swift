@@ -18,10 +18,12 @@ import Testing
     func stuckSocket_firesNamesAndResolves() async throws {
         let port = try freeLoopbackPort()
         let address = "127.0.0.1:\(port)"
+        let sockets = LoopbackSockets()
+        let listener = try sockets.listener()
         let finwatch = try FinwatchProcess([
             "--interface", "lo", "--listen", address, "--close-wait-threshold", "1s", "--stats-interval", "1h",
-            // Only the test's own connection: the scrapes below are loopback TCP too.
-            "--filter", "not port \(port)",
+            // Only this test's connection: the scrapes, and other tests' sockets on lo, stay out.
+            "--filter", "port \(sockets.port(of: listener))",
         ])
         var ended = false
         defer { if !ended { finwatch.signal(SIGKILL); _ = try? finwatch.wait(seconds: 5) } }
@@ -34,8 +36,6 @@ import Testing
         }
         try #require(healthy, "finwatch never became healthy: \(finwatch.currentStdout)")
 
-        let sockets = LoopbackSockets()
-        let listener = try sockets.listener()
         let (client, server) = try sockets.connectedPair(to: listener)
         let serverEnd = sockets.endpoint(of: server)
         let clientEnd = sockets.peerEndpoint(of: server)
@@ -61,7 +61,15 @@ import Testing
         let metrics = try await get(address, "/metrics").body
         #expect(metrics.contains(#"finwatch_alerts_firing{alert="close_wait_lingering"} 1.0"#))
 
-        let status = try await offPool { Status.report(address: address, json: false) }
+        // The live state is republished at the end of the tick that wrote the alert: poll briefly.
+        var status = try await offPool { Status.report(address: address, json: false) }
+        func firingRow(_ output: String) -> Bool {
+            output.split(separator: "\n").contains { $0.hasPrefix("CLOSE_WAIT") && $0.contains(" firing ") }
+        }
+        for _ in 0..<20 where !firingRow(status.output) {
+            try await Task.sleep(for: .milliseconds(100))
+            status = try await offPool { Status.report(address: address, json: false) }
+        }
         #expect(status.status == 0)
         let row = try #require(status.output.split(separator: "\n").first { $0.hasPrefix("CLOSE_WAIT") }, "\(status.output)")
         #expect(row.contains("firing"))
