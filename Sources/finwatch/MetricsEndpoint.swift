@@ -58,6 +58,7 @@ struct MetricsEndpoint: Service {
 
     // MARK: - Handlers
 
+    /// `GET /metrics`: the registry in Prometheus text format 0.0.4.
     func metrics() -> Response {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16_384)
@@ -66,12 +67,15 @@ struct MetricsEndpoint: Service {
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
+    /// `GET /healthz`: 200 only while the capture thread says it is capturing (a liveness probe).
     func health() -> Response {
         let capturing = state.current.capturing
         return Response(status: capturing ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
                         body: ResponseBody(byteBuffer: ByteBuffer(string: capturing ? "ok\n" : "not capturing\n")))
     }
 
+    /// `GET /connections[?state=…]`: the stuck sides now, as `ConnectionsReport` JSON. Names
+    /// processes the run loop has not (bounded /proc reads, only for rows in the answer).
     func connections(stateFilter: String?) -> Response {
         var wanted: EndpointState?
         if let stateFilter {
@@ -127,11 +131,13 @@ struct MetricsEndpointError: Error, CustomStringConvertible {
 /// The body of `GET /connections`, which `finwatch status` reads back: every side stuck
 /// half-closed now, newest problem first (the one an operator just got paged for on top).
 struct ConnectionsReport: Codable, Sendable, Equatable {
+    /// `{"ip": …, "port": …}`, as in the events.
     struct Address: Codable, Sendable, Equatable {
         var ip: String
         var port: Int
     }
 
+    /// The program holding the stuck socket (`ProcessInfo` on the wire).
     struct Process: Codable, Sendable, Equatable {
         var pid: Int32
         var comm: String
@@ -139,11 +145,13 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
         var kernelConfirmed: Bool
     }
 
+    /// Both sides' states now.
     struct States: Codable, Sendable, Equatable {
         var orig: String
         var resp: String
     }
 
+    /// One stuck side of one connection.
     struct Row: Codable, Sendable, Equatable {
         var uid: String
         var communityId: String

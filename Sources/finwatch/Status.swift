@@ -10,6 +10,7 @@ struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the connections a running finwatch sees stuck half-closed.")
 
+    /// The daemon's default --listen.
     static let defaultAddress = "127.0.0.1:9465"
 
     @Option(help: "Where the running finwatch listens (its --listen), ADDR:PORT.")
@@ -121,6 +122,7 @@ struct HTTPResponseBytes {
     var status: Int
     var body: [UInt8]
 
+    /// Why no answer came: all of them mean "no finwatch answering" to the user.
     enum Failure: Error { case resolve, connect(Int32), io(Int32), malformed }
 
     /// GETs `path` from `target`, giving up after `timeout` on connect and on each read.
