@@ -28,6 +28,7 @@ deps-run:
 deps-test:
 	$(call apt_install,$(APT_TEST))
 	@python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
+	@python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 
 build: deps-run
 	$(SWIFT) build -c release --product finwatch
