@@ -1,0 +1,114 @@
+import FinwatchCore
+import FinwatchFixtures
+import Foundation
+import Glibc
+import Testing
+
+/// Evidence for the memory bound: a SYN flood of a million distinct 4-tuples, far more than
+/// `--max-connections`, must leave finwatch's peak RSS under `base + N × perConnection`.
+/// docs/operations.md ("Memory bound") states the same formula and its figure at the default N.
+@Suite("service: memory bound", .serialized) struct ServiceMemoryTests {
+    /// What the table may cost per tracked connection, with margin: measured at about 300 B per
+    /// unanswered SYN (peak RSS at 262,144 minus at 100,000, over the difference); allowed 400 B.
+    static let bytesPerConnection = 400
+    /// The process without connections: Swift runtime, Foundation, libpcap, writer buffers.
+    /// Measured at 25–28 MiB for a run that tracks 1,000; allowed 32 MiB.
+    static let baseBytes = 32 << 20
+    static let flows = 1_000_000
+    static let maxConnections = 100_000
+
+    /// The bound this test enforces for `connections` tracked at most.
+    static func bound(connections: Int) -> Int { baseBytes + connections * bytesPerConnection }
+
+    @Test("a 1,000,000-tuple SYN flood with --max-connections 100000 stays under 32 MiB + N × 400 B",
+          .timeLimit(.minutes(2)))
+    func synFlood_peakRSS_underBound() throws {
+        let directory = NSTemporaryDirectory() + "finwatch-memory-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let capture = directory + "/synflood.pcap"
+        try Self.writeSYNFlood(to: capture, flows: Self.flows)
+
+        let started = Date()
+        let run = try Self.spawnMeasuringRSS(["--read", capture, "--max-connections", "\(Self.maxConnections)",
+                                              "--output", "/dev/null"], stderrPath: directory + "/stderr")
+        let seconds = Date().timeIntervalSince(started)
+        let bound = Self.bound(connections: Self.maxConnections)
+        print("service: SYN flood of \(Self.flows) tuples, --max-connections \(Self.maxConnections): peak RSS "
+              + "\(run.peakRSS / 1024) KiB in \(String(format: "%.1f", seconds)) s; bound \(bound / 1024) KiB")
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(run.peakRSS > 0)
+        #expect(run.peakRSS < bound, "peak RSS \(run.peakRSS) B over the bound \(bound) B")
+    }
+
+    // MARK: - The capture
+
+    /// One SYN per flow, 1 µs apart, from 198.18.0.0/15 sources to 198.19.255.1:80, written in
+    /// chunks so the test never holds the whole file (about 70 MB) in memory.
+    static func writeSYNFlood(to path: String, flows: Int) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+              let file = FileHandle(forWritingAtPath: path) else {
+            throw ServiceSupport.Failure(description: "cannot create \(path)")
+        }
+        defer { try? file.close() }
+        var builder = PcapFileBuilder(linkType: .ethernet, nanosecond: true)
+        let destination = Endpoint(ip: IPAddress(ipv4: 0xC613_FF01), port: 80)   // 198.19.255.1
+        let start = Timestamp(seconds: 1_800_000_000)
+        for flow in 0..<flows {
+            // 65,536 source addresses × ports from 1024: every 4-tuple distinct.
+            let source = Endpoint(ip: IPAddress(ipv4: 0xC612_0000 | UInt32(flow & 0xFFFF)),
+                                  port: UInt16(1024 + flow >> 16))
+            let frame = FrameBuilder.tcp(source: source, destination: destination,
+                                         sequence: UInt32(truncatingIfNeeded: flow &* 2_654_435_761), flags: .syn)
+            builder.append(frame, at: start.adding(nanoseconds: Int64(flow) * 1000))
+            if flow % 20_000 == 19_999 { try file.write(contentsOf: builder.takeBytes()) }
+        }
+        try file.write(contentsOf: builder.takeBytes())
+    }
+
+    // MARK: - Running finwatch and reading its peak RSS
+
+    struct Measured {
+        var status: Int32
+        /// ru_maxrss of the child, in bytes.
+        var peakRSS: Int
+        var stderr: String
+    }
+
+    /// posix_spawn + wait4: Foundation's Process reaps the child itself, so its rusage is lost.
+    static func spawnMeasuringRSS(_ arguments: [String], stderrPath: String, seconds: Double = 90) throws -> Measured {
+        guard let binary = FinwatchProcess.binary?.path else {
+            throw ServiceSupport.Failure(description: "finwatch binary not found next to the test bundle")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let argv = ([binary] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, binary, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw ServiceSupport.Failure(description: "posix_spawn: \(String(cString: strerror(spawned)))") }
+
+        var status: Int32 = 0
+        var usage = rusage()
+        let deadline = Date().addingTimeInterval(seconds)
+        var reaped: pid_t = 0
+        while reaped == 0 {
+            reaped = wait4(pid, &status, WNOHANG, &usage)
+            if reaped == 0 {
+                if Date() > deadline {
+                    kill(pid, SIGKILL)
+                    _ = wait4(pid, &status, 0, &usage)
+                    throw ServiceSupport.Failure(description: "finwatch did not finish within \(seconds) s")
+                }
+                usleep(20_000)
+            }
+        }
+        let exited = status & 0x7f == 0
+        let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+        return Measured(status: exited ? (status >> 8) & 0xff : -1, peakRSS: Int(usage.ru_maxrss) * 1024, stderr: stderr)
+    }
+}
