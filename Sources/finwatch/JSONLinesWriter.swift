@@ -115,6 +115,8 @@ final class JSONLinesWriter {
         let fresh = try Self.openForAppend(path)
         if descriptor >= 0 { _ = Glibc.close(descriptor) }
         descriptor = fresh
+        // What the old file refused (full, gone) gets its chance in the new one at once.
+        if !buffer.isEmpty { flush() }
     }
 
     /// Flushes and closes the file (standard output is left open).

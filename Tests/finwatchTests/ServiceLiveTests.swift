@@ -94,17 +94,24 @@ import Testing
         let finwatch = try ServiceSupport.startCapturing(
             ["--interface", "lo", "--filter", "tcp port \(listener.port)", "--no-listen", "--output", output], output: output)
 
-        // Connections open and close in the background (bounded: 150 of them) while the file is
+        // Connections open and close in the background (bounded: 300 of them, at least 3 s) while the file is
         // renamed twice, each time followed by SIGHUP, as logrotate does.
         let traffic = Task.detached { () throws -> [UInt16] in
-            try (0..<150).map { _ in
+            try (0..<300).map { _ in
                 let port = try SelftestSockets.normalClose(listener: listener)
                 usleep(10_000)
                 return port
             }
         }
         for generation in 1...2 {
-            try await Task.sleep(for: .milliseconds(500))
+            // Rotate only once this file holds some traffic (a loaded machine may be slow to
+            // produce it), so each of the three files gets a share; bounded.
+            for _ in 0..<100 {
+                let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+                if text.contains("\"type\":\"close\"") { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(200))
             #expect(rename(output, "\(output).\(generation)") == 0)
             finwatch.signal(SIGHUP)
         }
