@@ -1,6 +1,7 @@
 @testable import finwatch
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// The daemon's lifecycle against real sockets on `lo`: alert latency on the host clock,
@@ -85,7 +86,7 @@ import Testing
 
     @Test("SIGHUP rotation under traffic: every close record in exactly one file, every line whole",
           .enabled(if: isRoot, "capturing on lo needs root or CAP_NET_RAW"), .timeLimit(.minutes(1)))
-    func sighupRotationUnderTraffic_losesAndDuplicatesNothing() async throws {
+    func sighupRotationUnderTraffic_losesAndDuplicatesNothing() throws {
         let directory = try ServiceSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let output = directory + "/events.jsonl"
@@ -94,28 +95,21 @@ import Testing
         let finwatch = try ServiceSupport.startCapturing(
             ["--interface", "lo", "--filter", "tcp port \(listener.port)", "--no-listen", "--output", output], output: output)
 
-        // Connections open and close in the background (bounded: 300 of them, at least 3 s) while the file is
-        // renamed twice, each time followed by SIGHUP, as logrotate does.
-        let traffic = Task.detached { () throws -> [UInt16] in
-            try (0..<300).map { _ in
-                let port = try SelftestSockets.normalClose(listener: listener)
-                usleep(10_000)
-                return port
-            }
-        }
+        // Connections open and close on their own thread (bounded: 300 of them, at least 3 s)
+        // while the file is renamed twice, each time followed by SIGHUP, as logrotate does. A
+        // thread, not a Task: other suites' blocking waits may hold every cooperative thread.
+        let traffic = TrafficThread(listener: listener, count: 300)
         for generation in 1...2 {
             // Rotate only once this file holds some traffic (a loaded machine may be slow to
             // produce it), so each of the three files gets a share; bounded.
-            for _ in 0..<100 {
-                let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-                if text.contains("\"type\":\"close\"") { break }
-                try await Task.sleep(for: .milliseconds(50))
+            _ = ServiceSupport.waitUntil(seconds: 5) {
+                ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").contains("\"type\":\"close\"")
             }
-            try await Task.sleep(for: .milliseconds(200))
+            usleep(200_000)
             #expect(rename(output, "\(output).\(generation)") == 0)
             finwatch.signal(SIGHUP)
         }
-        let ports = try await traffic.value
+        let ports = try traffic.wait(seconds: 30)
         let files = [output + ".1", output + ".2", output]
         func closeCount() -> Int {
             files.map { ((try? String(contentsOfFile: $0, encoding: .utf8)) ?? "").components(separatedBy: "\"type\":\"close\"").count - 1 }
@@ -205,5 +199,35 @@ import Testing
         #expect(events.last?["type"] as? String == "stop")
         let stop = try #require(events.last)
         #expect((stop["write_errors"] as? Int ?? 0) >= 1, "the failures are counted: \(stop)")
+    }
+}
+
+/// Normal closes on a dedicated thread: `count` of them, 10 ms apart; `wait` returns the client ports.
+final class TrafficThread: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let result = Mutex<Result<[UInt16], any Error>>(.success([]))
+
+    init(listener: SelftestSockets.Listener, count: Int) {
+        let thread = Thread { [self] in
+            do {
+                let ports = try (0..<count).map { _ in
+                    let port = try SelftestSockets.normalClose(listener: listener)
+                    usleep(10_000)
+                    return port
+                }
+                result.withLock { $0 = .success(ports) }
+            } catch {
+                result.withLock { $0 = .failure(error) }
+            }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    func wait(seconds: Double) throws -> [UInt16] {
+        guard done.wait(timeout: .now() + seconds) == .success else {
+            throw ServiceSupport.Failure(description: "traffic did not finish within \(seconds) s")
+        }
+        return try result.withLock { try $0.get() }
     }
 }
