@@ -13,13 +13,26 @@ package enum CommunityID {
         let aFirst = (a.ip.high, a.ip.low, a.port) <= (b.ip.high, b.ip.low, b.port)
         let (first, second) = aFirst ? (a, b) : (b, a)
         var message: [UInt8] = []
-        message.reserveCapacity(40)
-        message += [UInt8(seed >> 8), UInt8(seed & 0xff)]
-        message += first.ip.bytes
-        message += second.ip.bytes
-        message += [`protocol`, 0]
-        message += [UInt8(first.port >> 8), UInt8(first.port & 0xff)]
-        message += [UInt8(second.port >> 8), UInt8(second.port & 0xff)]
+        message.reserveCapacity(64)   // the padded digest input fits one block: no regrowth
+        func append16(_ value: UInt16) {
+            message.append(UInt8(value >> 8))
+            message.append(UInt8(value & 0xff))
+        }
+        func append(_ ip: IPAddress) {
+            if ip.isIPv6 {
+                for shift in stride(from: 56, through: 0, by: -8) { message.append(UInt8(truncatingIfNeeded: ip.high >> UInt64(shift))) }
+                for shift in stride(from: 56, through: 0, by: -8) { message.append(UInt8(truncatingIfNeeded: ip.low >> UInt64(shift))) }
+            } else {
+                for shift in stride(from: 24, through: 0, by: -8) { message.append(UInt8(truncatingIfNeeded: ip.low >> UInt64(shift))) }
+            }
+        }
+        append16(seed)
+        append(first.ip)
+        append(second.ip)
+        message.append(`protocol`)
+        message.append(0)
+        append16(first.port)
+        append16(second.port)
         return "1:" + SHA1.base64(SHA1.digest(message))
     }
 }

@@ -2,19 +2,19 @@ extension Event {
     /// Appends this event as one JSON line (with its trailing newline) to `buffer`. Field names
     /// and order follow CONTRACT.md; fields beyond the contract come after its own.
     package func appendJSONLine(to buffer: inout [UInt8]) {
-        var json = JSONWriter(reserving: 768)
-        json.beginObject()
-        switch self {
-        case .start(let start): start.write(to: &json)
-        case .close(let record): record.write(to: &json)
-        case .alert(let alert): alert.write(to: &json)
-        case .anomaly(let anomaly): anomaly.write(to: &json)
-        case .stats(let stats): stats.write(type: "stats", to: &json)
-        case .stop(let stats): stats.write(type: "stop", to: &json)
+        JSONWriter.appending(to: &buffer) { json in
+            json.beginObject()
+            switch self {
+            case .start(let start): start.write(to: &json)
+            case .close(let record): record.write(to: &json)
+            case .alert(let alert): alert.write(to: &json)
+            case .anomaly(let anomaly): anomaly.write(to: &json)
+            case .stats(let stats): stats.write(type: "stats", to: &json)
+            case .stop(let stats): stats.write(type: "stop", to: &json)
+            }
+            json.endObject()
+            json.bytes.append(UInt8(ascii: "\n"))
         }
-        json.endObject()
-        buffer.append(contentsOf: json.bytes)
-        buffer.append(UInt8(ascii: "\n"))
     }
 
     /// The JSON line as a string, without its newline (tests, the selftest report).
@@ -27,20 +27,20 @@ extension Event {
 
 extension JSONWriter {
     mutating func header(_ type: StaticString, _ time: Timestamp) {
-        key("type"); string(String(describing: type))
+        key("type"); literal(type)
         key("ts"); timestamp(time)
     }
 
     mutating func endpoint(_ endpoint: Endpoint) {
         beginObject()
-        key("ip"); string(endpoint.ip.description)
+        key("ip"); address(endpoint.ip)
         key("port"); int(endpoint.port)
         endObject()
     }
 
     mutating func identity(_ identity: ConnectionIdentity) {
-        key("uid"); string(identity.uid)
-        key("community_id"); string(identity.communityID)
+        key("uid"); trusted(identity.uid)
+        key("community_id"); trusted(identity.communityID)
         key("orig"); endpoint(identity.orig)
         key("resp"); endpoint(identity.resp)
         key("handshake_seen"); bool(identity.handshakeSeen)
@@ -57,13 +57,13 @@ extension CloseRecord {
     func write(to json: inout JSONWriter) {
         json.header("close", time)
         json.identity(identity)
-        json.key("close"); json.string(close.rawValue)
-        json.key("active_closer"); json.string(activeCloser?.rawValue)
-        json.key("reset_by"); json.string(resetBy?.rawValue)
-        json.key("reset_state"); json.string(resetState?.rawValue)
+        json.key("close"); json.trusted(close.rawValue)
+        json.key("active_closer"); json.trusted(activeCloser?.rawValue)
+        json.key("reset_by"); json.trusted(resetBy?.rawValue)
+        json.key("reset_state"); json.trusted(resetState?.rawValue)
         json.key("states"); json.beginObject()
-        json.key("orig"); json.string(origState.rawValue)
-        json.key("resp"); json.string(respState.rawValue)
+        json.key("orig"); json.trusted(origState.rawValue)
+        json.key("resp"); json.trusted(respState.rawValue)
         json.endObject()
         json.key("durations_ms"); json.beginObject()
         json.key("fin_wait_1"); json.milliseconds(durations.finWait1)
@@ -79,19 +79,19 @@ extension CloseRecord {
         json.key("final_ack"); json.int(finalAckRetransmits)
         json.endObject()
         json.key("anomalies"); json.beginArray()
-        for anomaly in anomalies { json.string(anomaly.rawValue) }
+        for anomaly in anomalies { json.trusted(anomaly.rawValue) }
         json.endArray()
         json.key("sequence"); json.beginArray()
         for step in sequence {
             json.beginObject()
-            json.key("from"); json.string(step.from.rawValue)
-            json.key("flags"); json.string(step.flags.contractLetters)
+            json.key("from"); json.trusted(step.from.rawValue)
+            json.key("flags"); json.trusted(step.flags.contractLetters)
             json.key("ms"); json.milliseconds(step.offset)
             json.endObject()
         }
         json.endArray()
         if sequenceTruncated { json.key("sequence_truncated"); json.bool(true) }
-        json.key("history"); json.string(history)
+        json.key("history"); json.trusted(history)
         json.key("packets"); json.beginObject()
         json.key("orig"); json.int(origPackets)
         json.key("resp"); json.int(respPackets)
@@ -110,10 +110,10 @@ extension AlertEvent {
     func write(to json: inout JSONWriter) {
         json.header("alert", time)
         json.identity(identity)
-        json.key("alert"); json.string(alert.rawValue)
-        json.key("status"); json.string(status.rawValue)
-        json.key("side"); json.string(side.rawValue)
-        json.key("state"); json.string(state.rawValue)
+        json.key("alert"); json.trusted(alert.rawValue)
+        json.key("status"); json.trusted(status.rawValue)
+        json.key("side"); json.trusted(side.rawValue)
+        json.key("state"); json.trusted(state.rawValue)
         json.key("since"); json.timestamp(since)
         json.key("duration_ms"); json.milliseconds(duration)
         json.key("threshold_ms"); json.milliseconds(threshold)
@@ -125,7 +125,7 @@ extension AlertEvent {
             json.key("kernel_confirmed"); json.bool(process.kernelConfirmed)
             json.endObject()
         }
-        if let resolvedTo { json.key("resolved_to"); json.string(resolvedTo.rawValue) }
+        if let resolvedTo { json.key("resolved_to"); json.trusted(resolvedTo.rawValue) }
     }
 }
 
@@ -133,9 +133,9 @@ extension AnomalyEvent {
     func write(to json: inout JSONWriter) {
         json.header("anomaly", time)
         json.identity(identity)
-        json.key("anomaly"); json.string(anomaly.rawValue)
-        if let side { json.key("side"); json.string(side.rawValue) }
-        if let state { json.key("state"); json.string(state.rawValue) }
+        json.key("anomaly"); json.trusted(anomaly.rawValue)
+        if let side { json.key("side"); json.trusted(side.rawValue) }
+        if let state { json.key("state"); json.trusted(state.rawValue) }
         if let count { json.key("count"); json.int(count) }
         if !intervals.isEmpty { json.key("intervals_ms"); json.intervals(intervals) }
         if let detail { json.key("detail"); json.string(detail) }

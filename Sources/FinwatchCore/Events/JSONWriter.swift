@@ -2,26 +2,44 @@
 /// commas handled for the caller. Enough for the contract's flat events, and no Foundation.
 package struct JSONWriter {
     package var bytes: [UInt8]
-    /// One entry per open object/array: whether the next member needs a leading comma.
-    private var needsComma: [Bool] = []
+    /// Bit `d` set: the object or array open at depth `d` already has a member, so the next one
+    /// needs a comma. A bit stack instead of an array: no allocation per event (64 levels deep).
+    private var needsComma: UInt64 = 0
+    private var depth = 0
 
     package init(reserving capacity: Int = 512) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
-    package mutating func beginObject() { separate(); bytes.append(UInt8(ascii: "{")); needsComma.append(false) }
-    package mutating func endObject() { bytes.append(UInt8(ascii: "}")); needsComma.removeLast() }
-    package mutating func beginArray() { separate(); bytes.append(UInt8(ascii: "[")); needsComma.append(false) }
-    package mutating func endArray() { bytes.append(UInt8(ascii: "]")); needsComma.removeLast() }
+    /// Writes into `buffer`'s storage (moved in, not copied) and puts it back when `body` ends.
+    package static func appending(to buffer: inout [UInt8], _ body: (inout JSONWriter) -> Void) {
+        var writer = JSONWriter(reserving: 0)
+        swap(&writer.bytes, &buffer)
+        body(&writer)
+        swap(&writer.bytes, &buffer)
+    }
+
+    package mutating func beginObject() { separate(); bytes.append(UInt8(ascii: "{")); open() }
+    package mutating func endObject() { bytes.append(UInt8(ascii: "}")); close() }
+    package mutating func beginArray() { separate(); bytes.append(UInt8(ascii: "[")); open() }
+    package mutating func endArray() { bytes.append(UInt8(ascii: "]")); close() }
+
+    private mutating func open() {
+        depth += 1
+        needsComma &= ~(1 << UInt64(depth & 63))
+    }
+
+    private mutating func close() { depth -= 1 }
 
     /// Starts a member: `"name":`. The next value call writes its value.
     package mutating func key(_ name: StaticString) {
         separate()
         bytes.append(UInt8(ascii: "\""))
-        // Names are our own ASCII literals: no escaping needed.
-        bytes.append(contentsOf: name.description.utf8)
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        // unsafe: the literal's own static storage, read within the call. Names are our ASCII literals.
+        name.withUTF8Buffer { unsafe bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
         suppressNextComma = true
     }
 
@@ -34,8 +52,44 @@ package struct JSONWriter {
     }
 
     package mutating func string(_ value: String) { separate(); appendQuoted(value) }
+
+    /// A string finwatch made itself (an enum's raw value, a uid, a Community ID, a number's
+    /// text): never needs escaping, so it is copied without being scanned.
+    package mutating func trusted(_ value: String) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: value.utf8)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    package mutating func trusted(_ value: String?) { value.map { trusted($0) } ?? null() }
     package mutating func string(_ value: String?) { value.map { string($0) } ?? null() }
-    package mutating func int<T: BinaryInteger>(_ value: T) { separate(); bytes.append(contentsOf: "\(value)".utf8) }
+    package mutating func int<T: BinaryInteger>(_ value: T) {
+        separate()
+        if value < 0 {
+            bytes.append(UInt8(ascii: "-"))
+            appendDecimal(UInt64(truncatingIfNeeded: 0 - Int64(value)))
+        } else {
+            appendDecimal(UInt64(value))
+        }
+    }
+
+    /// Decimal digits without going through String (this runs for every number of every event).
+    package mutating func appendDecimal(_ value: UInt64) {
+        if value < 10 {
+            bytes.append(UInt8(ascii: "0") &+ UInt8(value))
+            return
+        }
+        var digits = InlineArray<20, UInt8>(repeating: 0)
+        var rest = value
+        var start = 20
+        while rest > 0 {
+            start -= 1
+            digits[start] = UInt8(ascii: "0") &+ UInt8(rest % 10)
+            rest /= 10
+        }
+        for index in start..<20 { bytes.append(digits[index]) }
+    }
     package mutating func bool(_ value: Bool) { separate(); bytes.append(contentsOf: (value ? "true" : "false").utf8) }
     package mutating func null() { separate(); bytes.append(contentsOf: "null".utf8) }
 
@@ -43,15 +97,20 @@ package struct JSONWriter {
     /// 0 → `0.0`, 1_500_000 → `1.5`. Sub-microsecond parts are truncated, negatives clamp to 0.
     package mutating func milliseconds(_ nanoseconds: Int64) {
         separate()
-        let micros = max(0, nanoseconds) / 1_000
-        var fraction = Int(micros % 1_000)
-        bytes.append(contentsOf: "\(micros / 1_000).".utf8)
+        let micros = UInt64(max(0, nanoseconds) / 1_000)
+        appendDecimal(micros / 1_000)
+        bytes.append(UInt8(ascii: "."))
+        var fraction = micros % 1_000
         if fraction == 0 { bytes.append(UInt8(ascii: "0")); return }
-        var digits = 3
-        while fraction % 10 == 0 { fraction /= 10; digits -= 1 }
-        let text = "\(fraction)"
-        for _ in 0..<(digits - text.utf8.count) { bytes.append(UInt8(ascii: "0")) }
-        bytes.append(contentsOf: text.utf8)
+        // Three digits, then drop trailing zeros: 14 µs → "014" → "014", 500 µs → "5".
+        var width = 3
+        while fraction % 10 == 0 { fraction /= 10; width -= 1 }
+        var scale: UInt64 = 1
+        for _ in 1..<width { scale *= 10 }
+        while scale > 0 {
+            bytes.append(UInt8(ascii: "0") &+ UInt8(fraction / scale % 10))
+            scale /= 10
+        }
     }
 
     package mutating func milliseconds(_ nanoseconds: Int64?) { nanoseconds.map { milliseconds($0) } ?? null() }
@@ -70,12 +129,19 @@ package struct JSONWriter {
 
     private mutating func separate() {
         if suppressNextComma { suppressNextComma = false; return }
-        guard let last = needsComma.indices.last else { return }
-        if needsComma[last] { bytes.append(UInt8(ascii: ",")) } else { needsComma[last] = true }
+        guard depth > 0 else { return }
+        let bit: UInt64 = 1 << UInt64(depth & 63)
+        if needsComma & bit != 0 { bytes.append(UInt8(ascii: ",")) } else { needsComma |= bit }
     }
 
     private mutating func appendQuoted(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Almost every string (addresses, uids, names) needs no escaping: copy it whole.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
@@ -115,9 +181,17 @@ extension Timestamp {
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
 
         func pad(_ value: Int64, _ width: Int) {
-            let text = "\(value)"
-            for _ in 0..<max(0, width - text.utf8.count) { bytes.append(UInt8(ascii: "0")) }
-            bytes.append(contentsOf: text.utf8)
+            var scale: Int64 = 1
+            for _ in 1..<width { scale *= 10 }
+            var rest = value
+            if rest >= scale * 10 {   // wider than the field (a year past 9999): all digits
+                while scale * 10 <= rest { scale *= 10 }
+            }
+            while scale > 0 {
+                bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest / scale % 10))
+                rest %= scale
+                scale /= 10
+            }
         }
         pad(year, 4); bytes.append(UInt8(ascii: "-")); pad(month, 2); bytes.append(UInt8(ascii: "-")); pad(day, 2)
         bytes.append(UInt8(ascii: "T"))
@@ -133,5 +207,29 @@ extension Timestamp {
         var bytes: [UInt8] = []
         appendRFC3339(to: &bytes)
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension JSONWriter {
+    /// A string value known at compile time to need no escaping.
+    package mutating func literal(_ value: StaticString) {
+        trusted(value.description)
+    }
+
+    /// An address as a JSON string: IPv4 written digit by digit (the common case, no String),
+    /// IPv6 through its RFC 5952 text.
+    package mutating func address(_ ip: IPAddress) {
+        guard !ip.isIPv6 else { trusted(ip.description); return }
+        let value = UInt32(truncatingIfNeeded: ip.low)
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        appendDecimal(UInt64(value >> 24))
+        bytes.append(UInt8(ascii: "."))
+        appendDecimal(UInt64(value >> 16 & 0xff))
+        bytes.append(UInt8(ascii: "."))
+        appendDecimal(UInt64(value >> 8 & 0xff))
+        bytes.append(UInt8(ascii: "."))
+        appendDecimal(UInt64(value & 0xff))
+        bytes.append(UInt8(ascii: "\""))
     }
 }

@@ -6,12 +6,13 @@ package enum SHA1 {
         var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
         // Padding: 0x80, zeros to 56 mod 64, then the bit length as a big-endian 64-bit integer.
         var padded = message
+        padded.reserveCapacity((message.count + 72) & ~63)
         padded.append(0x80)
         while padded.count % 64 != 56 { padded.append(0) }
         let bitLength = UInt64(message.count) &* 8
         for shift in stride(from: 56, through: 0, by: -8) { padded.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
 
-        var w = [UInt32](repeating: 0, count: 80)
+        var w = InlineArray<80, UInt32>(repeating: 0)   // on the stack: one digest per event
         for block in stride(from: 0, to: padded.count, by: 64) {
             for t in 0..<16 {
                 let i = block + 4 * t
@@ -34,9 +35,17 @@ package enum SHA1 {
         }
         var out: [UInt8] = []
         out.reserveCapacity(20)
-        for word in [h.0, h.1, h.2, h.3, h.4] {
-            out += [UInt8(word >> 24), UInt8(word >> 16 & 0xff), UInt8(word >> 8 & 0xff), UInt8(word & 0xff)]
+        func append(_ word: UInt32) {
+            out.append(UInt8(word >> 24))
+            out.append(UInt8(word >> 16 & 0xff))
+            out.append(UInt8(word >> 8 & 0xff))
+            out.append(UInt8(word & 0xff))
         }
+        append(h.0)
+        append(h.1)
+        append(h.2)
+        append(h.3)
+        append(h.4)
         return out
     }
 
