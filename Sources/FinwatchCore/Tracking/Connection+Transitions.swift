@@ -10,7 +10,53 @@ enum SegmentOutcome {
     case residueEnded
 }
 
+/// What `receive` did, in one small value, so the table touches the record once per packet.
+struct Receipt {
+    var outcome: SegmentOutcome
+    var isCopy: Bool
+    var origBefore: EndpointState
+    var respBefore: EndpointState
+    var phaseBefore: RecordPhase
+}
+
 extension Connection {
+    /// One captured segment, all of it in one mutating access: copy detection, which side sent
+    /// it, then the transitions. Copying a record out of the table and back costs more than the
+    /// transitions themselves.
+    mutating func receive(_ segment: TCPSegment, duplicateWindow: Int64, into events: inout [Event]) -> Receipt {
+        var receipt = Receipt(outcome: .tracked, isCopy: false, origBefore: orig.state, respBefore: resp.state,
+                              phaseBefore: phase)
+        if isCopyOnAnotherInterface(segment, window: duplicateWindow) {
+            receipt.isCopy = true
+            return receipt
+        }
+        let side: Side = FlowKey.senderIsA(segment) == origIsA ? .orig : .resp
+        receipt.outcome = observe(segment, from: side, at: segment.timestamp, into: &events)
+        return receipt
+    }
+
+    /// On `any`, one segment crossing a veth, a bridge and an uplink is captured on each: the same
+    /// fingerprint within a few ms on another interface (or where the capture does not say) is a
+    /// copy. A retransmission differs: Linux's RTO is at least 200 ms and IPv4 gives it a new id.
+    mutating func isCopyOnAnotherInterface(_ segment: TCPSegment, window: Int64) -> Bool {
+        // 32 bits: a false match needs an equal hash within the window on the same connection.
+        var mixed = UInt64(segment.sequence.raw) << 32 | UInt64(segment.acknowledgment.raw)
+        mixed ^= UInt64(segment.flags.rawValue) << 56 ^ UInt64(segment.payloadLength) << 20
+        mixed ^= UInt64(segment.ipIdentification) << 4 ^ UInt64(segment.window) << 40
+        mixed ^= UInt64(segment.sourcePort) << 8
+        mixed = (mixed ^ mixed >> 29) &* 0xBF58_476D_1CE4_E5B9
+        let fingerprint = UInt32(truncatingIfNeeded: mixed ^ mixed >> 32)
+        let interface = segment.interfaceIndex ?? .max
+        let isCopy = (orig.packets | resp.packets) != 0 && fingerprint == lastFingerprint
+            && segment.timestamp.nanoseconds &- lastSeen.nanoseconds <= window
+            && (interface != lastInterface || interface == .max)
+        if !isCopy {
+            lastFingerprint = fingerprint
+            lastInterface = interface
+        }
+        return isCopy
+    }
+
     /// Applies one segment sent by `side`. Events that belong to this connection alone
     /// (anomalies) are appended to `events`; the table handles what needs the clock or the table.
     mutating func observe(_ segment: TCPSegment, from side: Side, at time: Timestamp,

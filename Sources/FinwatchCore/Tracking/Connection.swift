@@ -3,13 +3,8 @@
 /// once a FIN or RST appears.
 struct EndpointRecord: Equatable {
     var state: EndpointState
-    var sentSYN = false
-    var sentFIN = false
-    var finAcknowledged = false
-    var hasAcked = false
-    var hasSequence = false
-    var alertFiring = false
-    var reportedDataAfterFIN = false
+    /// Seven facts in one byte (see the accessors below): this struct is paid twice per connection.
+    private var facts: UInt8 = 0
     var windowScale: UInt8 = 0
     var finRetransmits: UInt8 = 0
     var packets: UInt32 = 0
@@ -23,6 +18,17 @@ struct EndpointRecord: Equatable {
     var window: UInt16 = 0
 
     init(state: EndpointState) { self.state = state }
+
+    private func fact(_ bit: UInt8) -> Bool { facts & bit != 0 }
+    private mutating func set(_ bit: UInt8, _ value: Bool) { facts = value ? facts | bit : facts & ~bit }
+
+    var sentSYN: Bool { get { fact(1) } set { set(1, newValue) } }
+    var sentFIN: Bool { get { fact(2) } set { set(2, newValue) } }
+    var finAcknowledged: Bool { get { fact(4) } set { set(4, newValue) } }
+    var hasAcked: Bool { get { fact(8) } set { set(8, newValue) } }
+    var hasSequence: Bool { get { fact(16) } set { set(16, newValue) } }
+    var alertFiring: Bool { get { fact(32) } set { set(32, newValue) } }
+    var reportedDataAfterFIN: Bool { get { fact(64) } set { set(64, newValue) } }
 
     /// The receive window in bytes: the raw field scaled by the shift from this side's SYN.
     var scaledWindow: UInt32 { UInt32(window) << UInt32(min(windowScale, 14)) }
@@ -82,32 +88,46 @@ enum RecordPhase: UInt8 {
 /// One tracked connection: its key, both endpoints and what the close record will need.
 /// Kept small (about 150 bytes) because hundreds of thousands may be open at once.
 struct Connection {
+    // Declared widest first so the record packs without padding: about 160 bytes.
     var key: FlowKey
     /// Which canonical endpoint (`key.a` or `key.b`) is orig.
     var origIsA: Bool
-    var uidNumber: UInt64
-    var generation: UInt32
     var phase: RecordPhase
     var handshakeSeen: Bool
+    var uidNumber: UInt64
+    var firstSeen: Timestamp
+    var lastSeen: Timestamp
+    var teardown: Teardown?
+    var history = History()
+    var generation: UInt32
+    /// The interface of the last segment (`UInt32.max` when the capture does not say).
+    var lastInterface: UInt32 = .max
+    /// Duplicate-copy detection: the last segment's fingerprint (its time is `lastSeen`).
+    var lastFingerprint: UInt32 = 0
+    var orig: EndpointRecord
+    var resp: EndpointRecord
+    var anomalies = AnomalySet()
     var sawSYNACK = false
     var mayHaveLostSegments = false
     var finalAckRetransmits: UInt8 = 0
     var resetBy: Side?
     var resetState: EndpointState?
-    /// The interface of the last segment (`UInt32.max` when the capture does not say).
-    var lastInterface: UInt32 = .max
-    var firstSeen: Timestamp
-    var lastSeen: Timestamp
-    /// Duplicate-copy detection: the last segment's fingerprint and time, per direction.
-    var lastFingerprint: UInt64 = 0
-    var lastFingerprintTime: Int64 = .min
-    var history = History()
-    var anomalies = AnomalySet()
-    var orig: EndpointRecord
-    var resp: EndpointRecord
-    var teardown: Teardown?
     /// False once the slot is freed; timers and the index never reach a freed slot knowingly.
     var isLive = true
+
+    init(key: FlowKey, origIsA: Bool, uidNumber: UInt64, generation: UInt32, phase: RecordPhase,
+         handshakeSeen: Bool, firstSeen: Timestamp, lastSeen: Timestamp, orig: EndpointRecord, resp: EndpointRecord) {
+        self.key = key
+        self.origIsA = origIsA
+        self.phase = phase
+        self.handshakeSeen = handshakeSeen
+        self.uidNumber = uidNumber
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+        self.generation = generation
+        self.orig = orig
+        self.resp = resp
+    }
 
     subscript(side: Side) -> EndpointRecord {
         get { side == .orig ? orig : resp }

@@ -61,24 +61,24 @@ package struct ConnectionTable: ~Copyable {
             return
         }
         let s = Int(slot)
-        if isCopyOnAnotherInterface(segment, slot: s) {
+        if segment.flags.contains(.syn) && !segment.flags.contains(.ack) {
+            let phase = slots[s].phase
+            if (phase == .open || phase == .closing)
+                && !(slots[s].orig.sentSYN && slots[s].orig.nextSequence == segment.sequence + 1) {
+                // A new SYN on a 4-tuple we still track as open: the old connection ended unseen
+                // (its host rebooted, or its last segments were lost). Write it as it stands.
+                end(slot: s, at: segment.timestamp, reason: "reused", into: &events)
+                startConnection(segment, key: key, hash: hash, into: &events)
+                return
+            }
+        }
+        let receipt = slots[s].receive(segment, duplicateWindow: configuration.duplicateWindow, into: &events)
+        if receipt.isCopy {
             duplicates &+= 1
             return
         }
-        let phase = slots[s].phase
-        if segment.flags.contains(.syn) && !segment.flags.contains(.ack) && (phase == .open || phase == .closing)
-            && !(slots[s].orig.sentSYN && slots[s].orig.nextSequence == segment.sequence + 1) {
-            // A new SYN on a 4-tuple we still track as open: the old connection ended unseen (its
-            // host rebooted, or its last segments were lost). Write it as it stands, start afresh.
-            end(slot: s, at: segment.timestamp, reason: "reused", into: &events)
-            startConnection(segment, key: key, hash: hash, into: &events)
-            return
-        }
-        let side = slots[s].side(of: segment)
-        let before = (slots[s].orig.state, slots[s].resp.state, slots[s].phase)
-        let outcome = slots[s].observe(segment, from: side, at: segment.timestamp, into: &events)
-        afterTransition(slot: s, before: before, at: segment.timestamp, into: &events)
-        switch outcome {
+        afterTransition(slot: s, receipt, at: segment.timestamp, into: &events)
+        switch receipt.outcome {
         case .tracked:
             break
         case .closed(let kind):
@@ -90,27 +90,6 @@ package struct ConnectionTable: ~Copyable {
         case .residueEnded:
             remove(slot: s)
         }
-    }
-
-    /// On `any`, one segment crossing a veth, a bridge and an uplink is captured on each: the same
-    /// fingerprint within a few ms on another interface (or where the capture does not say) is a
-    /// copy. A retransmission differs: Linux's RTO is at least 200 ms and IPv4 gives it a new id.
-    private mutating func isCopyOnAnotherInterface(_ segment: TCPSegment, slot: Int) -> Bool {
-        var fingerprint = UInt64(segment.sequence.raw) << 32 | UInt64(segment.acknowledgment.raw)
-        fingerprint ^= UInt64(segment.flags.rawValue) << 56 ^ UInt64(segment.payloadLength) << 20
-        fingerprint ^= UInt64(segment.ipIdentification) << 4 ^ UInt64(segment.window) << 40
-        fingerprint ^= UInt64(segment.sourcePort) << 8
-        let interface = segment.interfaceIndex ?? .max
-        let time = segment.timestamp.nanoseconds
-        let isCopy = fingerprint == slots[slot].lastFingerprint
-            && time &- slots[slot].lastFingerprintTime <= configuration.duplicateWindow
-            && (interface != slots[slot].lastInterface || interface == .max)
-        if !isCopy {
-            slots[slot].lastFingerprint = fingerprint
-            slots[slot].lastFingerprintTime = time
-            slots[slot].lastInterface = interface
-        }
-        return isCopy
     }
 
     private mutating func startConnection(_ segment: TCPSegment, key: FlowKey, hash: UInt64,
@@ -162,12 +141,9 @@ package struct ConnectionTable: ~Copyable {
         schedule(idleTimerFor: slot, at: segment.timestamp)
 
         // The first segment goes through the same transitions as every other.
-        let side = slots[slot].side(of: segment)
-        _ = isCopyOnAnotherInterface(segment, slot: slot)
-        let before = (slots[slot].orig.state, slots[slot].resp.state, slots[slot].phase)
-        let outcome = slots[slot].observe(segment, from: side, at: segment.timestamp, into: &events)
-        afterTransition(slot: slot, before: before, at: segment.timestamp, into: &events)
-        if case .closed(let kind) = outcome {
+        let receipt = slots[slot].receive(segment, duplicateWindow: configuration.duplicateWindow, into: &events)
+        afterTransition(slot: slot, receipt, at: segment.timestamp, into: &events)
+        if case .closed(let kind) = receipt.outcome {
             writeRecord(slot: slot, kind, at: segment.timestamp, endedBy: nil, into: &events)
             enterResidue(slot: slot, at: segment.timestamp)
         }
@@ -188,32 +164,38 @@ package struct ConnectionTable: ~Copyable {
     // MARK: - State bookkeeping
 
     /// Compares states before and after a segment: counts, alerts resolved or armed, queues moved.
-    private mutating func afterTransition(slot: Int, before: (EndpointState, EndpointState, RecordPhase),
-                                          at time: Timestamp, into events: inout [Event]) {
-        for side in Side.allCases {
-            let old = side == .orig ? before.0 : before.1
-            let new = slots[slot][side].state
-            guard old != new else { continue }
-            count(old, -1)
-            count(new, +1)
-            if slots[slot][side].alertFiring, let alert = AlertKind(watching: old) {
-                slots[slot][side].alertFiring = false
-                var resolved = AlertEvent(
-                    time: time, identity: slots[slot].identity, alert: alert, status: .resolved, side: side,
-                    since: enteredAt(slot: slot, side: side, fallback: time, old: old), duration: 0,
-                    threshold: configuration.threshold(for: alert))
-                resolved.duration = time.nanoseconds(since: resolved.since)
-                resolved.resolvedTo = new
-                events.append(.alert(resolved))
-            }
-            if let alert = AlertKind(watching: new) {
-                let deadline = time.adding(nanoseconds: configuration.threshold(for: alert)).nanoseconds
-                push(TimerQueue.Entry(deadline: deadline, slot: UInt32(slot),
-                                      generation: slots[slot].generation, side: side), to: alert)
-            }
+    /// Most segments change nothing: two byte compares and out.
+    private mutating func afterTransition(slot: Int, _ receipt: Receipt, at time: Timestamp,
+                                          into events: inout [Event]) {
+        let origNow = slots[slot].orig.state
+        let respNow = slots[slot].resp.state
+        if receipt.origBefore != origNow {
+            stateChanged(slot: slot, side: .orig, from: receipt.origBefore, to: origNow, at: time, into: &events)
         }
-        if before.2 != slots[slot].phase && slots[slot].phase != .residue {
-            schedule(idleTimerFor: slot, at: time)
+        if receipt.respBefore != respNow {
+            stateChanged(slot: slot, side: .resp, from: receipt.respBefore, to: respNow, at: time, into: &events)
+        }
+    }
+
+    private mutating func stateChanged(slot: Int, side: Side, from old: EndpointState, to new: EndpointState,
+                                       at time: Timestamp, into events: inout [Event]) {
+        count(old, -1)
+        count(new, +1)
+        let firing = side == .orig ? slots[slot].orig.alertFiring : slots[slot].resp.alertFiring
+        if firing, let alert = AlertKind(watching: old) {
+            if side == .orig { slots[slot].orig.alertFiring = false } else { slots[slot].resp.alertFiring = false }
+            var resolved = AlertEvent(
+                time: time, identity: slots[slot].identity, alert: alert, status: .resolved, side: side,
+                since: enteredAt(slot: slot, side: side, fallback: time, old: old), duration: 0,
+                threshold: configuration.threshold(for: alert))
+            resolved.duration = time.nanoseconds(since: resolved.since)
+            resolved.resolvedTo = new
+            events.append(.alert(resolved))
+        }
+        if let alert = AlertKind(watching: new) {
+            let deadline = time.adding(nanoseconds: configuration.threshold(for: alert)).nanoseconds
+            push(TimerQueue.Entry(deadline: deadline, slot: UInt32(slot),
+                                  generation: slots[slot].generation, side: side), to: alert)
         }
     }
 
@@ -289,7 +271,7 @@ package struct ConnectionTable: ~Copyable {
         while let head = residueTimers.first, head.deadline <= now {
             _ = residueTimers.popFirst()
             let s = Int(head.slot)
-            guard slots[s].isLive, slots[s].generation == head.generation, slots[s].phase == .residue else { continue }
+            guard slots[s].isLive, head.matches(slots[s].generation), slots[s].phase == .residue else { continue }
             // TIME_WAIT over (2*MSL): the active closer is CLOSED and the 4-tuple free again.
             remove(slot: s)
         }
@@ -303,7 +285,7 @@ package struct ConnectionTable: ~Copyable {
         while let head = alertQueue(alert).first, head.deadline <= now.nanoseconds {
             popAlert(alert)
             let s = Int(head.slot)
-            guard slots[s].isLive, slots[s].generation == head.generation,
+            guard slots[s].isLive, head.matches(slots[s].generation),
                   slots[s][head.side].state == alert.state, !slots[s][head.side].alertFiring else { continue }
             slots[s][head.side].alertFiring = true
             slots[s].anomalies.insert(alert.anomaly)
@@ -315,20 +297,23 @@ package struct ConnectionTable: ~Copyable {
         }
     }
 
+    /// Each connection has one idle entry at a time, in the queue of the phase it had when the
+    /// entry was made; a connection found in another phase moves to its own queue then. So a
+    /// connection that opened, closed and lingered costs one 16-byte entry, not one per phase.
     private mutating func expireIdle(_ phase: RecordPhase, now: Timestamp, into events: inout [Event]) {
-        let timeout = idleTimeout(phase)
         var budget = 100_000   // bounded work per tick; the rest waits for the next one
         while budget > 0, let head = idleQueue(phase).first, head.deadline <= now.nanoseconds {
             budget -= 1
             popIdle(phase)
             let s = Int(head.slot)
-            guard slots[s].isLive, slots[s].generation == head.generation, slots[s].phase == phase else { continue }
-            let quietUntil = slots[s].lastSeen.adding(nanoseconds: timeout)
+            guard slots[s].isLive, head.matches(slots[s].generation), slots[s].phase != .residue else { continue }
+            let current = slots[s].phase
+            let quietUntil = slots[s].lastSeen.adding(nanoseconds: idleTimeout(current))
             if quietUntil <= now {
                 end(slot: s, at: now, reason: "idle_timeout", into: &events)
             } else {
                 pushIdle(TimerQueue.Entry(deadline: quietUntil.nanoseconds, slot: head.slot,
-                                          generation: head.generation, side: .orig), phase)
+                                          generation: slots[s].generation, side: .orig), current)
             }
         }
     }
@@ -341,11 +326,15 @@ package struct ConnectionTable: ~Copyable {
     package mutating func finish(at time: Timestamp, reason: String, into events: inout [Event],
                                  batch: Int = 1024, flush: (inout [Event]) -> Void = { _ in }) {
         // Oldest first, so the output reads in the order connections began.
-        var live: [(UInt64, UInt32)] = []
+        var live: [UInt32] = []   // 4 bytes a connection: this runs when the table is fullest
         live.reserveCapacity(liveCount)
-        for slot in slots.indices where slots[slot].isLive { live.append((slots[slot].uidNumber, UInt32(slot))) }
-        live.sort { $0.0 < $1.0 }
-        for (_, slot) in live {
+        for slot in slots.indices where slots[slot].isLive { live.append(UInt32(slot)) }
+        do {
+            // Scoped: a second reference alive during the loop below would copy the whole table.
+            let records = slots
+            live.sort { records[Int($0)].uidNumber < records[Int($1)].uidNumber }
+        }
+        for slot in live {
             end(slot: Int(slot), at: time, reason: reason, into: &events)
             if events.count >= batch { flush(&events) }
         }
@@ -367,7 +356,7 @@ package struct ConnectionTable: ~Copyable {
     private mutating func evictOne(at time: Timestamp, into events: inout [Event]) -> Bool {
         while let head = residueTimers.popFirst() {
             let s = Int(head.slot)
-            guard slots[s].isLive, slots[s].generation == head.generation, slots[s].phase == .residue else { continue }
+            guard slots[s].isLive, head.matches(slots[s].generation), slots[s].phase == .residue else { continue }
             remove(slot: s)
             evictions &+= 1
             return true
@@ -377,13 +366,20 @@ package struct ConnectionTable: ~Copyable {
             while let head = idleQueue(phase).first {
                 popIdle(phase)
                 let s = Int(head.slot)
-                guard slots[s].isLive, slots[s].generation == head.generation, slots[s].phase == phase else { continue }
+                guard slots[s].isLive, head.matches(slots[s].generation), slots[s].phase != .residue else { continue }
+                if slots[s].phase != phase {
+                    // Queued under an earlier phase: move it to its own queue (its only entry).
+                    let current = slots[s].phase
+                    pushIdle(TimerQueue.Entry(deadline: slots[s].lastSeen.adding(nanoseconds: idleTimeout(current)).nanoseconds,
+                                              slot: head.slot, generation: slots[s].generation, side: .orig), current)
+                    continue
+                }
                 let quietSince = slots[s].lastSeen.adding(nanoseconds: idleTimeout(phase)).nanoseconds
                 if quietSince > head.deadline && budget > 0 {
                     // Active since it was queued: a second chance at the back, as CLOCK does.
                     budget -= 1
                     pushIdle(TimerQueue.Entry(deadline: quietSince, slot: head.slot,
-                                              generation: head.generation, side: .orig), phase)
+                                              generation: slots[s].generation, side: .orig), phase)
                     continue
                 }
                 end(slot: s, at: time, reason: "eviction", into: &events)

@@ -27,9 +27,14 @@ struct History: Equatable {
     private static let flippedCode: UInt64 = 31
     private var low: UInt64 = 0
     private var high: UInt64 = 0
-    private var count: UInt8 = 0
-    /// Which (letter, side) pairs are recorded: bit `letter + 16 * side`.
+    /// Bits 0–25: which (letter, side) pairs are recorded (`letter + 16 * side`); bits 27–31:
+    /// how many letters. 20 bytes in all, so the record around it packs tightly.
     private var seen: UInt32 = 0
+
+    private var count: UInt8 {
+        get { UInt8(seen >> 27) }
+        set { seen = seen & 0x07FF_FFFF | UInt32(newValue) << 27 }
+    }
 
     init() {}
 

@@ -3,11 +3,22 @@
 /// are O(1) whatever the number of connections. Entries are never removed early; a stale one
 /// (slot reused, state left) is recognised by its generation when it reaches the head.
 struct TimerQueue {
+    /// 16 bytes: the side rides in the low bit of the generation tag.
     struct Entry {
         var deadline: Int64
         var slot: UInt32
-        var generation: UInt32
-        var side: Side
+        private var tag: UInt32
+
+        init(deadline: Int64, slot: UInt32, generation: UInt32, side: Side) {
+            self.deadline = deadline
+            self.slot = slot
+            tag = generation << 1 | (side == .orig ? 0 : 1)
+        }
+
+        var side: Side { tag & 1 == 0 ? .orig : .resp }
+
+        /// Whether the slot still holds the connection this entry was made for.
+        func matches(_ generation: UInt32) -> Bool { tag >> 1 == generation & 0x7FFF_FFFF }
     }
 
     private var storage: [Entry] = []
