@@ -68,8 +68,10 @@ import Testing
             return try await group.next() ?? 0
         }
         let elapsed = Date().timeIntervalSince(started)
-        #expect((3...6).contains(wakes), "about four 250 ms ticks in 0.9 s, got \(wakes)")
-        #expect(elapsed < 1.5)
+        // About four 250 ms ticks in 0.9 s. The upper bounds leave room for a loaded CI machine
+        // running suites in parallel; the point is that a silent link still wakes the loop.
+        #expect((3...10).contains(wakes), "about four 250 ms ticks in 0.9 s, got \(wakes)")
+        #expect(elapsed < 3.0)
     }
 
     @Test func deviceList_hasLoopbackWithItsAddress() throws {

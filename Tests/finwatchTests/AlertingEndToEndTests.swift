@@ -19,7 +19,7 @@ import Testing
         let port = try freeLoopbackPort()
         let address = "127.0.0.1:\(port)"
         let sockets = LoopbackSockets()
-        let listener = try sockets.listener()
+        let listener = try sockets.listenerOutsideEphemeralRange()
         let finwatch = try FinwatchProcess([
             "--interface", "lo", "--listen", address, "--close-wait-threshold", "1s", "--stats-interval", "1h",
             // Only this test's connection: the scrapes, and other tests' sockets on lo, stay out.

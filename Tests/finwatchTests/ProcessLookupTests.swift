@@ -67,6 +67,19 @@ final class LoopbackSockets {
         return descriptor
     }
 
+    /// A listener on a port below Linux's ephemeral range (32768–60999), so no other test's
+    /// connecting socket can be given the same port number and match a `port P` capture filter.
+    func listenerOutsideEphemeralRange(backlog: Int32 = 16) throws -> Int32 {
+        let descriptor = try makeSocket()
+        var bound: Int32 = -1
+        for _ in 0..<50 where bound != 0 {
+            bound = withLoopback(port: UInt16.random(in: 20_000..<30_000)) { bind(descriptor, $0, $1) }
+        }
+        try #require(bound == 0, "bind below the ephemeral range: errno \(errno)")
+        try #require(listen(descriptor, backlog) == 0)
+        return descriptor
+    }
+
     /// Connects to `listener` and accepts: (the connecting side, the accepted side).
     func connectedPair(to listener: Int32) throws -> (client: Int32, server: Int32) {
         let client = try makeSocket()
