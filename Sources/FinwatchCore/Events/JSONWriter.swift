@@ -58,8 +58,17 @@ package struct JSONWriter {
     package mutating func trusted(_ value: String) {
         separate()
         bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: value.utf8)
+        appendUTF8(value)
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends a string's bytes in one copy. Appending a `String.UTF8View` element by element
+    /// was 8% of the benchmark; `withUTF8` hands over contiguous storage (a stack copy for small
+    /// strings) for a single bulk append.
+    package mutating func appendUTF8(_ value: String) {
+        var text = value
+        // unsafe: the buffer is `text`'s own storage, valid for the duration of the closure only.
+        text.withUTF8 { unsafe bytes.append(contentsOf: $0) }
     }
 
     package mutating func trusted(_ value: String?) { value.map { trusted($0) } ?? null() }
@@ -138,7 +147,7 @@ package struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
         // Almost every string (addresses, uids, names) needs no escaping: copy it whole.
         if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            bytes.append(contentsOf: value.utf8)
+            appendUTF8(value)
             bytes.append(UInt8(ascii: "\""))
             return
         }
