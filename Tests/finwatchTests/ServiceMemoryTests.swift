@@ -75,40 +75,56 @@ import Testing
         var stderr: String
     }
 
-    /// posix_spawn + wait4: Foundation's Process reaps the child itself, so its rusage is lost.
+    /// Runs finwatch under `finwatch-bench measure` (built beside it) and reads the peak RSS it
+    /// reports. Not wait4 on a child of this test process: glibc's posix_spawn shares the parent's
+    /// address space until exec, and at exec Linux folds that space's high-water RSS into the
+    /// child's ru_maxrss — in a full parallel test run this process alone is over 100 MB. The
+    /// measurer is a few MB, so what it sees is finwatch's own peak.
     static func spawnMeasuringRSS(_ arguments: [String], stderrPath: String, seconds: Double = 90) throws -> Measured {
         guard let binary = FinwatchProcess.binary?.path else {
             throw ServiceSupport.Failure(description: "finwatch binary not found next to the test bundle")
         }
+        let measurer = URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("finwatch-bench").path
+        guard FileManager.default.isExecutableFile(atPath: measurer) else {
+            throw ServiceSupport.Failure(description: "finwatch-bench not found beside finwatch (swift build --build-tests builds it)")
+        }
+        let reportPath = stderrPath + ".measure"
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, reportPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let argv = ([binary] + arguments).map { strdup($0) } + [nil]
+        let argv = ([measurer, "measure", "--", binary] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, binary, &actions, nil, argv, environ)
+        let spawned = posix_spawn(&pid, measurer, &actions, nil, argv, environ)
         guard spawned == 0 else { throw ServiceSupport.Failure(description: "posix_spawn: \(String(cString: strerror(spawned)))") }
 
         var status: Int32 = 0
-        var usage = rusage()
         let deadline = Date().addingTimeInterval(seconds)
         var reaped: pid_t = 0
         while reaped == 0 {
-            reaped = wait4(pid, &status, WNOHANG, &usage)
+            reaped = waitpid(pid, &status, WNOHANG)
             if reaped == 0 {
                 if Date() > deadline {
-                    kill(pid, SIGKILL)
-                    _ = wait4(pid, &status, 0, &usage)
+                    kill(pid, SIGKILL)   // the measurer; finwatch, its child, ends with its pipe
+                    _ = waitpid(pid, &status, 0)
                     throw ServiceSupport.Failure(description: "finwatch did not finish within \(seconds) s")
                 }
                 usleep(20_000)
             }
         }
-        let exited = status & 0x7f == 0
         let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
-        return Measured(status: exited ? (status >> 8) & 0xff : -1, peakRSS: Int(usage.ru_maxrss) * 1024, stderr: stderr)
+        let report = (try? String(contentsOfFile: reportPath, encoding: .utf8)) ?? ""
+        // "seconds=… cpu_seconds=… max_rss_kb=N exit=S"
+        func field(_ name: String) -> Int? {
+            guard let range = report.range(of: name + "=") else { return nil }
+            return Int(report[range.upperBound...].prefix { $0.isNumber || $0 == "-" })
+        }
+        guard let kilobytes = field("max_rss_kb"), let exit = field("exit") else {
+            throw ServiceSupport.Failure(description: "finwatch-bench measure said: \(report) \(stderr)")
+        }
+        return Measured(status: Int32(exit), peakRSS: kilobytes * 1024, stderr: stderr)
     }
 }
