@@ -11,6 +11,8 @@ struct GoldenReplayTests {
     static let scenarios = [
         "normal-orig-first", "simultaneous", "fin-retransmits", "lost-final-ack", "rst-in-close-wait",
         "syn-in-time-wait", "close-wait-lingering", "refused", "no-answer", "ipv6-normal-resp-first",
+        "reset-established", "end-of-input", "mid-stream", "data-after-fin", "time-wait-reset",
+        "reset-out-of-window", "fin-wait-2-lingering",
     ]
 
     @Test("replay matches its golden file", arguments: scenarios)
@@ -18,7 +20,7 @@ struct GoldenReplayTests {
         let capture = GoldenReplayTests.directory.appendingPathComponent("\(scenario).pcap").path
         let golden = try String(contentsOf: GoldenReplayTests.directory.appendingPathComponent("\(scenario).jsonl"),
                                 encoding: .utf8)
-        let result = try FinwatchProcess.run(["--read", capture, "--close-wait-threshold", "1s"])
+        let result = try FinwatchProcess.run(["--read", capture, "--close-wait-threshold", "1s", "--fin-wait-2-threshold", "1s"])
         #expect(result.status == 0 && !result.signaled, "\(result.stderr)")
         // `start` names the file as given; the golden files were made with the bare file name.
         let got = result.stdoutLines.map { $0.replacingOccurrences(of: capture, with: "\(scenario).pcap") }
