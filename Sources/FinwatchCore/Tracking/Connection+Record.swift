@@ -3,8 +3,8 @@ extension Connection {
     func closeRecord(_ kind: CloseKind, at time: Timestamp, endedBy: String?) -> CloseRecord {
         var record = CloseRecord(time: time, identity: identity, close: kind)
         record.endedBy = endedBy
-        record.resetBy = resetBy
-        record.resetState = resetState
+        record.resetBy = teardown?.resetBy
+        record.resetState = teardown?.resetState
         record.origState = orig.state
         record.respState = resp.state
         record.origFINRetransmits = Int(orig.finRetransmits)

@@ -280,8 +280,8 @@ extension Connection {
             teardown.append(SequenceStep(from: side, flags: segment.flags, offset: 0))
         }
         teardown.resetTime = time
-        resetBy = side
-        self.resetState = resetState
+        teardown.resetBy = side
+        teardown.resetState = resetState
         if self[side].state != .closed { enter(.closed, for: side, at: time) }
         if self[peer].state != .closed { enter(.closed, for: peer, at: time) }
         return .closed(kind)

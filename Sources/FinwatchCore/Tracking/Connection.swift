@@ -47,6 +47,10 @@ final class Teardown {
     /// When each side entered its current state (for durations, alerts and snapshots).
     var stateSince: [Timestamp]
     var resetTime: Timestamp?
+    /// Who sent the RST that ended the connection, and from which state: needed only for the
+    /// record, which an RST writes at once, so they live here rather than in every record.
+    var resetBy: Side?
+    var resetState: EndpointState?
     /// Intervals between successive FIN copies per side, ns (the back-off evidence), at most 15.
     var finIntervals: [[Int64]] = [[], []]
     var steps: [SequenceStep] = []
@@ -88,12 +92,12 @@ enum RecordPhase: UInt8 {
 /// One tracked connection: its key, both endpoints and what the close record will need.
 /// Kept small (about 150 bytes) because hundreds of thousands may be open at once.
 struct Connection {
-    // Declared widest first so the record packs without padding: about 160 bytes.
+    // Ordered so the record packs without padding: 152 bytes (checked by ConnectionLayoutTests).
     var key: FlowKey
-    /// Which canonical endpoint (`key.a` or `key.b`) is orig.
-    var origIsA: Bool
     var phase: RecordPhase
-    var handshakeSeen: Bool
+    /// Five facts in one byte (accessors below): every byte here is paid per open connection.
+    private var facts: UInt8 = 0
+    var finalAckRetransmits: UInt8 = 0   // here, in the key's padding: the record stays at 152 bytes
     var uidNumber: UInt64
     var firstSeen: Timestamp
     var lastSeen: Timestamp
@@ -107,26 +111,31 @@ struct Connection {
     var orig: EndpointRecord
     var resp: EndpointRecord
     var anomalies = AnomalySet()
-    var sawSYNACK = false
-    var mayHaveLostSegments = false
-    var finalAckRetransmits: UInt8 = 0
-    var resetBy: Side?
-    var resetState: EndpointState?
+
+    private func fact(_ bit: UInt8) -> Bool { facts & bit != 0 }
+    private mutating func set(_ bit: UInt8, _ value: Bool) { facts = value ? facts | bit : facts & ~bit }
+
+    /// Which canonical endpoint (`key.a` or `key.b`) is orig.
+    var origIsA: Bool { get { fact(1) } set { set(1, newValue) } }
+    var handshakeSeen: Bool { get { fact(2) } set { set(2, newValue) } }
+    var sawSYNACK: Bool { get { fact(4) } set { set(4, newValue) } }
+    var mayHaveLostSegments: Bool { get { fact(8) } set { set(8, newValue) } }
     /// False once the slot is freed; timers and the index never reach a freed slot knowingly.
-    var isLive = true
+    var isLive: Bool { get { fact(16) } set { set(16, newValue) } }
 
     init(key: FlowKey, origIsA: Bool, uidNumber: UInt64, generation: UInt32, phase: RecordPhase,
          handshakeSeen: Bool, firstSeen: Timestamp, lastSeen: Timestamp, orig: EndpointRecord, resp: EndpointRecord) {
         self.key = key
-        self.origIsA = origIsA
         self.phase = phase
-        self.handshakeSeen = handshakeSeen
         self.uidNumber = uidNumber
         self.firstSeen = firstSeen
         self.lastSeen = lastSeen
         self.generation = generation
         self.orig = orig
         self.resp = resp
+        self.origIsA = origIsA
+        self.handshakeSeen = handshakeSeen
+        isLive = true
     }
 
     subscript(side: Side) -> EndpointRecord {

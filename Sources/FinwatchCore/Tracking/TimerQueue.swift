@@ -21,22 +21,45 @@ struct TimerQueue {
         func matches(_ generation: UInt32) -> Bool { tag >> 1 == generation & 0x7FFF_FFFF }
     }
 
-    private var storage: [Entry] = []
+    /// Fixed-size blocks instead of one growing array: no doubling slack and no moment where
+    /// an old and a new buffer both hold every entry (that peak was most of a timer's memory).
+    private static let blockSize = 4096
+    private var blocks: [[Entry]] = []
+    /// Index of the first live block, and of the next entry to pop within it.
+    private var firstBlock = 0
     private var head = 0
 
-    var isEmpty: Bool { head == storage.count }
-    var count: Int { storage.count - head }
-    var first: Entry? { head < storage.count ? storage[head] : nil }
+    var isEmpty: Bool { first == nil }
 
-    mutating func push(_ entry: Entry) { storage.append(entry) }
+    var first: Entry? {
+        guard firstBlock < blocks.count, head < blocks[firstBlock].count else { return nil }
+        return blocks[firstBlock][head]
+    }
+
+    mutating func push(_ entry: Entry) {
+        if blocks.count == firstBlock || blocks[blocks.count - 1].count == TimerQueue.blockSize {
+            var block: [Entry] = []
+            block.reserveCapacity(TimerQueue.blockSize)
+            blocks.append(block)
+        }
+        blocks[blocks.count - 1].append(entry)
+    }
 
     mutating func popFirst() -> Entry? {
-        guard head < storage.count else { return nil }
-        let entry = storage[head]
+        guard let entry = first else { return nil }
         head += 1
-        // Reclaim the consumed prefix once it dominates, keeping pushes amortised O(1).
-        if head >= 4096 && head * 2 >= storage.count {
-            storage.removeFirst(head)
+        if head == TimerQueue.blockSize {
+            // The block is spent: free it now, and drop the spent prefix of `blocks` now and then.
+            blocks[firstBlock] = []
+            firstBlock += 1
+            head = 0
+            if firstBlock >= 64 && firstBlock * 2 >= blocks.count {
+                blocks.removeFirst(firstBlock)
+                firstBlock = 0
+            }
+        } else if firstBlock == blocks.count - 1 && head == blocks[firstBlock].count {
+            // Caught up with the tail inside a partly filled block: start it afresh.
+            blocks[firstBlock].removeAll(keepingCapacity: true)
             head = 0
         }
         return entry
