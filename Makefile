@@ -33,9 +33,11 @@ deps-test:
 build: deps-run
 	$(SWIFT) build -c release --product finwatch
 
-# Live capture on `any`, JSON lines on standard output. Capturing needs root or CAP_NET_RAW.
-run: build
-	$(SUDO) $(BIN) $(ARGS)
+# Live capture on `any`, JSON lines on standard output (and nothing else there: the build's
+# progress goes to standard error). Capturing needs root or CAP_NET_RAW.
+run: deps-run
+	@$(SWIFT) build -c release --product finwatch >&2
+	@$(SUDO) $(BIN) $(ARGS)
 
 test: deps-test unit-test harness-test
 
