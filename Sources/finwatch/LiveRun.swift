@@ -53,6 +53,9 @@ struct LiveRun {
             try await group.run()
         } catch let error as FinwatchError {
             throw error
+        } catch let error as MetricsEndpointError {
+            // Its reason alone: the FinwatchError message adds the address and the advice once.
+            throw .listen(address: error.address, reason: error.reason)
         } catch {
             if let listen = options.listen {
                 throw .listen(address: listen.text, reason: "\(error)")

@@ -86,7 +86,7 @@ struct MetricsEndpoint: Service {
             }
             wanted = parsed
         }
-        let report = ConnectionsReport.make(from: state.current, now: ConnectionsReport.wallClock(),
+        let report = ConnectionsReport.make(from: state.current, now: HostClock.now(),
                                             only: wanted, lookup: processLookup)
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: report.encoded())))
@@ -187,7 +187,7 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
             processes.merge(lookup.processes(for: unnamed)) { known, _ in known }
         }
         return ConnectionsReport(
-            time: rfc3339(now), capturing: published.capturing,
+            time: now.rfc3339, capturing: published.capturing,
             connections: rows.map { snapshot in
                 let process = processes[LiveState.processKey(uid: snapshot.identity.uid, side: snapshot.side)]
                 return Row(
@@ -196,7 +196,7 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
                     side: snapshot.side.rawValue, state: snapshot.state.rawValue,
                     states: States(orig: snapshot.origState.rawValue, resp: snapshot.respState.rawValue),
                     endpoint: Address(snapshot.endpoint), peer: Address(snapshot.peer),
-                    since: rfc3339(snapshot.since),
+                    since: snapshot.since.rfc3339,
                     ageMs: Double(max(0, now.nanoseconds(since: snapshot.since)) / 1_000) / 1_000,
                     alertFiring: snapshot.alertFiring,
                     process: process.map {
@@ -221,40 +221,6 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         // nil is the answer for "not a finwatch report"; the caller says so to the user.
         return try? decoder.decode(ConnectionsReport.self, from: Data(bytes))
-    }
-
-    /// The host's wall clock: live, the contract's clock.
-    static func wallClock() -> Timestamp {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Timestamp(seconds: Int64(now.tv_sec), nanoseconds: Int64(now.tv_nsec))
-    }
-
-    /// RFC 3339 UTC with microseconds, `2026-11-25T02:04:11.706198Z`.
-    static func rfc3339(_ time: Timestamp) -> String {
-        let micros = time.nanoseconds >= 0 ? time.nanoseconds / 1_000 : (time.nanoseconds - 999) / 1_000
-        var seconds = micros / 1_000_000
-        var fraction = micros % 1_000_000
-        if fraction < 0 { fraction += 1_000_000; seconds -= 1 }
-        var days = seconds / 86_400
-        var secondOfDay = seconds % 86_400
-        if secondOfDay < 0 { secondOfDay += 86_400; days -= 1 }
-        // Howard Hinnant's civil_from_days: proleptic Gregorian calendar from days since 1970-01-01.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
-            + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(fraction, 6))Z"
     }
 }
 

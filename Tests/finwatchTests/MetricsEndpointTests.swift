@@ -127,7 +127,7 @@ enum EndpointFixture {
         _ = try await waitForKernelState(.closeWait, local: serverEnd, remote: clientEnd)
 
         let state = LiveState()
-        let now = ConnectionsReport.wallClock().nanoseconds / 1_000_000_000
+        let now = HostClock.now().nanoseconds / 1_000_000_000
         let remoteA = Endpoint(ip: IPAddress("198.18.0.1")!, port: 40022)
         let remoteB = Endpoint(ip: IPAddress("198.18.0.2")!, port: 80)
         state.publish {
@@ -202,8 +202,8 @@ enum EndpointFixture {
     }
 
     @Test func rfc3339_hasMicrosecondsAndUTC() {
-        #expect(ConnectionsReport.rfc3339(Timestamp(nanoseconds: 1_795_399_451_706_198_123)) == "2026-11-23T02:04:11.706198Z")
-        #expect(ConnectionsReport.rfc3339(Timestamp(nanoseconds: 0)) == "1970-01-01T00:00:00.000000Z")
-        #expect(ConnectionsReport.rfc3339(Timestamp(seconds: 951_782_400)) == "2000-02-29T00:00:00.000000Z")
+        #expect(Timestamp(nanoseconds: 1_795_399_451_706_198_123).rfc3339 == "2026-11-23T02:04:11.706198Z")
+        #expect(Timestamp(nanoseconds: 0).rfc3339 == "1970-01-01T00:00:00.000000Z")
+        #expect(Timestamp(seconds: 951_782_400).rfc3339 == "2000-02-29T00:00:00.000000Z")
     }
 }

@@ -16,7 +16,7 @@ import Testing
         _ = try await waitForKernelState(.closeWait, local: serverEnd, remote: clientEnd)
 
         let state = LiveState()
-        let now = ConnectionsReport.wallClock().nanoseconds / 1_000_000_000
+        let now = HostClock.now().nanoseconds / 1_000_000_000
         let a = Endpoint(ip: IPAddress("198.18.0.1")!, port: 40022)
         let b = Endpoint(ip: IPAddress("2001:db8::2")!, port: 443)
         state.publish {

@@ -150,11 +150,6 @@ struct Connection {
         return ConnectionIdentity(uid: uid, orig: o, resp: r, handshakeSeen: handshakeSeen)
     }
 
-    /// The side that sent `segment`.
-    func side(of segment: TCPSegment) -> Side {
-        FlowKey.senderIsA(segment) == origIsA ? .orig : .resp
-    }
-
     /// When `side` entered its current state; the first packet's time before any teardown.
     func since(_ side: Side) -> Timestamp { teardown?.stateSince[side.index] ?? firstSeen }
 }
