@@ -141,6 +141,7 @@ final class Pipeline {
         stats.endpointsByState = table.endpointCounts()
         stats.eventsWritten = writer.eventsWritten
         stats.writeErrors = writer.writeErrors
+        stats.linesDropped = writer.linesDropped
         stats.captureReceived = capture?.received
         stats.dropsKernel = capture?.droppedByKernel
         stats.dropsInterface = capture?.droppedByInterface

@@ -177,6 +177,7 @@ extension RunStats {
         json.endObject()
         json.key("events_written"); json.int(eventsWritten)
         json.key("write_errors"); json.int(writeErrors)
+        json.key("lines_dropped"); json.int(linesDropped)
         json.key("capture"); json.beginObject()
         json.key("received"); captureReceived.map { json.int($0) } ?? json.null()
         json.key("drops_kernel"); dropsKernel.map { json.int($0) } ?? json.null()

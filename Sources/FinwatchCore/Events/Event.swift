@@ -247,6 +247,9 @@ package struct RunStats: Sendable, Equatable {
     package var endpointsByState: [EndpointState: Int] = [:]
     package var eventsWritten: UInt64 = 0
     package var writeErrors: UInt64 = 0
+    /// Event lines given up because the output failed for longer than the writer may buffer:
+    /// never silent, so a reader of the output knows events are missing.
+    package var linesDropped: UInt64 = 0
     /// libpcap's ps_recv, ps_drop (kernel) and ps_ifdrop (interface); nil offline.
     package var captureReceived: UInt64?
     package var dropsKernel: UInt64?

@@ -391,3 +391,21 @@ struct TableTests {
         #expect(rows.map(\.since) == [.ms(10), .ms(11)])
     }
 }
+
+@Suite("Capture drops")
+struct CaptureDropTests {
+    @Test func dropsWhileTracked_markTheRecordUncertain_notLaterConnections() throws {
+        var wire = Wire()
+        wire.handshake()
+        wire.table.noteCaptureDrops()                                              // libpcap says it dropped
+        wire.send(.orig, [.fin, .ack], seq: 1001, ack: 5001, at: 10)
+        wire.send(.resp, [.fin, .ack], seq: 5001, ack: 1002, at: 11)
+        wire.send(.orig, [.ack], seq: 1002, ack: 5002, at: 12)
+        wire.orig.port = 40023
+        wire.handshake()                                                           // opened after the drop
+        wire.finish(20)
+        #expect(wire.closes.map(\.identity.uid) == ["C1", "C2"])
+        #expect(wire.closes[0].anomalies.contains(.captureDrops))
+        #expect(!wire.closes[1].anomalies.contains(.captureDrops))
+    }
+}
