@@ -35,7 +35,11 @@ final class Pipeline {
 
     init(configuration: TrackerConfiguration, linkType: LinkType?, linkTypeName: String, clock: Clock,
          writer: JSONLinesWriter, metrics: FinwatchMetrics?, logger: Logger, processLookup: ProcessLookup? = nil) {
-        table = ConnectionTable(configuration: configuration)
+        // Live, the index's hash is keyed per run so nobody can aim a flood of 4-tuples at one
+        // probe chain; offline a fixed key keeps output (uid order at end of input) reproducible.
+        table = clock == .host
+            ? ConnectionTable(configuration: configuration, hashSeed: .random(in: .min ... .max))
+            : ConnectionTable(configuration: configuration)
         self.processLookup = processLookup
         self.linkType = linkType
         self.clock = clock
