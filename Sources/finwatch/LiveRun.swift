@@ -15,6 +15,7 @@ struct LiveRun {
     func run() async throws(FinwatchError) {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let logger = Logger(label: "finwatch")
+        if let listen = options.listen { try ListenProbe.check(listen) }
         // Opened here, before any service starts: a missing interface or missing permission
         // is one line and its status, not a half-started daemon.
         let handle: PcapHandle

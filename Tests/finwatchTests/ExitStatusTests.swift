@@ -49,6 +49,27 @@ import Testing
                           mentioning: "cannot capture on \"eth9\": no such interface (see `ip link`)")
     }
 
+    @Test func listenPortTaken_69_beforeAnythingIsWritten() throws {
+        // Another program holds the port: finwatch must refuse before it opens the capture.
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(holder >= 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(bound == 0 && listen(holder, 1) == 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) }
+        }
+        let port = UInt16(bigEndian: address.sin_port)
+        try expectFailure(["--interface", "lo", "--listen", "127.0.0.1:\(port)"], status: 69,
+                          mentioning: "cannot serve --listen 127.0.0.1:\(port): address already in use")
+    }
+
     @Test func readAndInterface_64() throws {
         try expectFailure(["--read", "x.pcap", "--interface", "lo"], status: 64, mentioning: "cannot be used together")
     }
