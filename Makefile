@@ -6,7 +6,8 @@ PREFIX     ?= /usr/local
 BIN        := .build/release/finwatch
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_RUN    := libpcap-dev
-APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 prometheus ethtool
+APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 python3-pytest python3-yaml \
+              prometheus ethtool
 ARGS       ?=
 
 .PHONY: all build run test unit-test harness-test bench install uninstall deps-run deps-test clean
@@ -27,6 +28,8 @@ deps-run:
 
 deps-test:
 	$(call apt_install,$(APT_TEST))
+	@# Debian's python3 takes pytest and PyYAML from the packages above (its pip refuses to
+	@# install system-wide); a python3 of its own (pyenv, a venv) gets them from PyPI instead.
 	@python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
 	@python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 
