@@ -12,7 +12,7 @@ struct GoldenReplayTests {
         "normal-orig-first", "simultaneous", "fin-retransmits", "lost-final-ack", "rst-in-close-wait",
         "syn-in-time-wait", "close-wait-lingering", "refused", "no-answer", "ipv6-normal-resp-first",
         "reset-established", "end-of-input", "mid-stream", "data-after-fin", "time-wait-reset",
-        "reset-out-of-window", "fin-wait-2-lingering",
+        "reset-out-of-window", "fin-wait-2-lingering", "last-ack-lingering",
     ]
 
     @Test("replay matches its golden file", arguments: scenarios)

@@ -141,3 +141,10 @@ write("fin-wait-2-lingering", handshake(c) + [
     (10, c.seg("o", "FA", 1001, 5001)), (10.1, c.seg("r", "A", 5001, 1002)),
     (1500, c.seg("r", "PA", 5001, 1002, payload=3)), (1500.1, c.seg("o", "A", 1002, 5004)),
     (2000, c.seg("r", "FA", 5004, 1002)), (2000.1, c.seg("o", "A", 1002, 5005))])
+
+c = Conn("198.18.1.2", "198.18.2.2", 40040, 80)
+write("last-ack-lingering", handshake(c) + [
+    (10, c.seg("o", "FA", 1001, 5001)), (10.1, c.seg("r", "A", 5001, 1002)),
+    (20, c.seg("r", "FA", 5001, 1002)),                                    # resp: LAST_ACK
+    (30_500, c.seg("r", "FA", 5001, 1002)),                                # its FIN again, past 30 s
+    (30_500.1, c.seg("o", "A", 1002, 5002))])
