@@ -91,6 +91,17 @@ final class LoopbackSockets {
         return (client, server)
     }
 
+    /// A real loopback connection whose accepted side (ours, held open) the peer has closed:
+    /// returns once the kernel's own table shows that side in CLOSE_WAIT.
+    func serverSideInCloseWait() async throws -> (server: Endpoint, client: Endpoint) {
+        let (client, server) = try connectedPair(to: try listener())
+        let serverEnd = endpoint(of: server)
+        let clientEnd = peerEndpoint(of: server)
+        close(client)
+        _ = try await waitForKernelState(.closeWait, local: serverEnd, remote: clientEnd)
+        return (serverEnd, clientEnd)
+    }
+
     /// Closes one end now (its FIN goes out): the other end enters CLOSE_WAIT.
     func close(_ descriptor: Int32) {
         if let index = descriptors.firstIndex(of: descriptor) { descriptors.remove(at: index) }
@@ -184,12 +195,7 @@ final class RecordingLogHandler: LogHandler, Sendable {
 
     @Test func alertEvent_namesItsStuckSide_andAWrongStateIsNotConfirmed() async throws {
         let sockets = LoopbackSockets()
-        let listener = try sockets.listener()
-        let (client, server) = try sockets.connectedPair(to: listener)
-        let serverEnd = sockets.endpoint(of: server)
-        let clientEnd = sockets.peerEndpoint(of: server)
-        sockets.close(client)
-        _ = try await waitForKernelState(.closeWait, local: serverEnd, remote: clientEnd)
+        let (serverEnd, clientEnd) = try await sockets.serverSideInCloseWait()
 
         // orig = the client that closed, resp = our server side, stuck in CLOSE_WAIT.
         let identity = ConnectionIdentity(uid: "C7", orig: clientEnd, resp: serverEnd, handshakeSeen: true)
@@ -210,12 +216,7 @@ final class RecordingLogHandler: LogHandler, Sendable {
 
     @Test func snapshotRows_areKeyedByUidAndSide() async throws {
         let sockets = LoopbackSockets()
-        let listener = try sockets.listener()
-        let (client, server) = try sockets.connectedPair(to: listener)
-        let serverEnd = sockets.endpoint(of: server)
-        let clientEnd = sockets.peerEndpoint(of: server)
-        sockets.close(client)
-        _ = try await waitForKernelState(.closeWait, local: serverEnd, remote: clientEnd)
+        let (serverEnd, clientEnd) = try await sockets.serverSideInCloseWait()
         let identity = ConnectionIdentity(uid: "C9", orig: clientEnd, resp: serverEnd, handshakeSeen: true)
         let snapshot = ConnectionSnapshot(identity: identity, origState: .finWait2, respState: .closeWait, side: .resp,
                                           state: .closeWait, since: .ms(0), alertFiring: true, lastSeen: .ms(0))

@@ -8,12 +8,7 @@ import Testing
 @Suite("finwatch status", .serialized) struct StatusTests {
     @Test func againstARunningEndpoint_printsTheTableNewestProblemFirst() async throws {
         let sockets = LoopbackSockets()
-        let listener = try sockets.listener()
-        let (client, server) = try sockets.connectedPair(to: listener)
-        let serverEnd = sockets.endpoint(of: server)
-        let clientEnd = sockets.peerEndpoint(of: server)
-        sockets.close(client)
-        _ = try await waitForKernelState(.closeWait, local: serverEnd, remote: clientEnd)
+        let (serverEnd, clientEnd) = try await sockets.serverSideInCloseWait()
 
         let state = LiveState()
         let now = HostClock.now().nanoseconds / 1_000_000_000
