@@ -8,24 +8,15 @@ import ServiceLifecycle
 /// cooperative pool: it blocks in poll); graceful shutdown or cancellation calls `breakLoop()`,
 /// the one cross-thread call, and the loop then finishes every connection and writes `stop`.
 struct CaptureService: Service, CustomStringConvertible {
-    let handle: PcapHandle
-    let options: RunOptions
-    /// The --output descriptor's owner is made on the capture thread; this opens nothing.
-    let metrics: FinwatchMetrics?
-    let state: LiveState
-    let logger: Logger
-    /// READY, WATCHDOG, RELOADING and STOPPING for systemd (a no-op outside systemd).
-    let notifier: SystemdNotifier
-    /// Names the processes behind stuck sockets; shared with the HTTP endpoint (one cache).
-    let processLookup: ProcessLookup?
+    /// The loop it runs; the loop's handle is the one thing shutdown touches from here.
+    let loop: LiveLoop
 
-    var description: String { "capture on \(options.source.name)" }
+    var description: String { "capture on \(loop.options.source.name)" }
 
     func run() async throws {
-        let handle = handle
-        let notifier = notifier
-        let loop = LiveLoop(handle: handle, options: options, metrics: metrics, state: state, logger: logger,
-                            notifier: notifier, processLookup: processLookup)
+        let loop = loop
+        let handle = loop.handle
+        let notifier = loop.notifier
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
                 try await Self.runOnCaptureThread { () throws(FinwatchError) in try loop.run() }

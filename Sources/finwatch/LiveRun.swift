@@ -41,8 +41,9 @@ struct LiveRun {
             endpoint = MetricsEndpoint(host: listen.host, port: listen.port, state: state, registry: registry,
                                       processLookup: processLookup)
         }
-        let capture = CaptureService(handle: handle, options: options, metrics: metrics, state: state, logger: logger,
-                                     notifier: .fromEnvironment, processLookup: processLookup)
+        let capture = CaptureService(loop: LiveLoop(
+            handle: handle, options: options, metrics: metrics, state: state, logger: logger,
+            notifier: .fromEnvironment, processLookup: processLookup))
         // The capture ending (the reader of stdout went away) ends the whole daemon gracefully.
         services.append(.init(service: capture, successTerminationBehavior: .gracefullyShutdownGroup))
         if let endpoint { services.append(.init(service: endpoint)) }
