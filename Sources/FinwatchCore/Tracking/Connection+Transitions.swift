@@ -23,14 +23,15 @@ extension Connection {
     /// One captured segment, all of it in one mutating access: copy detection, which side sent
     /// it, then the transitions. Copying a record out of the table and back costs more than the
     /// transitions themselves.
-    mutating func receive(_ segment: TCPSegment, duplicateWindow: Int64, into events: inout [Event]) -> Receipt {
+    mutating func receive(_ segment: TCPSegment, senderIsA: Bool, duplicateWindow: Int64,
+                          into events: inout [Event]) -> Receipt {
         var receipt = Receipt(outcome: .tracked, isCopy: false, origBefore: orig.state, respBefore: resp.state,
                               phaseBefore: phase)
         if isCopyOnAnotherInterface(segment, window: duplicateWindow) {
             receipt.isCopy = true
             return receipt
         }
-        let side: Side = FlowKey.senderIsA(segment) == origIsA ? .orig : .resp
+        let side: Side = senderIsA == origIsA ? .orig : .resp
         receipt.outcome = observe(segment, from: side, at: segment.timestamp, into: &events)
         return receipt
     }

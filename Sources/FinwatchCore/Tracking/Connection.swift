@@ -1,10 +1,20 @@
+/// Up to eight booleans in one byte: records held by the hundred thousand pay for every byte.
+struct PackedFlags: Equatable {
+    private var raw: UInt8 = 0
+
+    subscript(bit: UInt8) -> Bool {
+        get { raw & bit != 0 }
+        set { raw = newValue ? raw | bit : raw & ~bit }
+    }
+}
+
 /// One endpoint's view inside a connection record: its inferred state and the sequence facts
 /// the transitions need. 28 bytes: the teardown's times live in `Teardown`, allocated only
 /// once a FIN or RST appears.
 struct EndpointRecord: Equatable {
     var state: EndpointState
     /// Seven facts in one byte (see the accessors below): this struct is paid twice per connection.
-    private var facts: UInt8 = 0
+    private var facts = PackedFlags()
     var windowScale: UInt8 = 0
     var finRetransmits: UInt8 = 0
     var packets: UInt32 = 0
@@ -19,16 +29,13 @@ struct EndpointRecord: Equatable {
 
     init(state: EndpointState) { self.state = state }
 
-    private func fact(_ bit: UInt8) -> Bool { facts & bit != 0 }
-    private mutating func set(_ bit: UInt8, _ value: Bool) { facts = value ? facts | bit : facts & ~bit }
-
-    var sentSYN: Bool { get { fact(1) } set { set(1, newValue) } }
-    var sentFIN: Bool { get { fact(2) } set { set(2, newValue) } }
-    var finAcknowledged: Bool { get { fact(4) } set { set(4, newValue) } }
-    var hasAcked: Bool { get { fact(8) } set { set(8, newValue) } }
-    var hasSequence: Bool { get { fact(16) } set { set(16, newValue) } }
-    var alertFiring: Bool { get { fact(32) } set { set(32, newValue) } }
-    var reportedDataAfterFIN: Bool { get { fact(64) } set { set(64, newValue) } }
+    var sentSYN: Bool { get { facts[1] } set { facts[1] = newValue } }
+    var sentFIN: Bool { get { facts[2] } set { facts[2] = newValue } }
+    var finAcknowledged: Bool { get { facts[4] } set { facts[4] = newValue } }
+    var hasAcked: Bool { get { facts[8] } set { facts[8] = newValue } }
+    var hasSequence: Bool { get { facts[16] } set { facts[16] = newValue } }
+    var alertFiring: Bool { get { facts[32] } set { facts[32] = newValue } }
+    var reportedDataAfterFIN: Bool { get { facts[64] } set { facts[64] = newValue } }
 
     /// The receive window in bytes: the raw field scaled by the shift from this side's SYN.
     var scaledWindow: UInt32 { UInt32(window) << UInt32(min(windowScale, 14)) }
@@ -96,7 +103,7 @@ struct Connection {
     var key: FlowKey
     var phase: RecordPhase
     /// Five facts in one byte (accessors below): every byte here is paid per open connection.
-    private var facts: UInt8 = 0
+    private var facts = PackedFlags()
     var finalAckRetransmits: UInt8 = 0   // here, in the key's padding: the record stays at 152 bytes
     var uidNumber: UInt64
     var firstSeen: Timestamp
@@ -112,16 +119,13 @@ struct Connection {
     var resp: EndpointRecord
     var anomalies = AnomalySet()
 
-    private func fact(_ bit: UInt8) -> Bool { facts & bit != 0 }
-    private mutating func set(_ bit: UInt8, _ value: Bool) { facts = value ? facts | bit : facts & ~bit }
-
     /// Which canonical endpoint (`key.a` or `key.b`) is orig.
-    var origIsA: Bool { get { fact(1) } set { set(1, newValue) } }
-    var handshakeSeen: Bool { get { fact(2) } set { set(2, newValue) } }
-    var sawSYNACK: Bool { get { fact(4) } set { set(4, newValue) } }
-    var mayHaveLostSegments: Bool { get { fact(8) } set { set(8, newValue) } }
+    var origIsA: Bool { get { facts[1] } set { facts[1] = newValue } }
+    var handshakeSeen: Bool { get { facts[2] } set { facts[2] = newValue } }
+    var sawSYNACK: Bool { get { facts[4] } set { facts[4] = newValue } }
+    var mayHaveLostSegments: Bool { get { facts[8] } set { facts[8] = newValue } }
     /// False once the slot is freed; timers and the index never reach a freed slot knowingly.
-    var isLive: Bool { get { fact(16) } set { set(16, newValue) } }
+    var isLive: Bool { get { facts[16] } set { facts[16] = newValue } }
 
     init(key: FlowKey, origIsA: Bool, uidNumber: UInt64, generation: UInt32, phase: RecordPhase,
          handshakeSeen: Bool, firstSeen: Timestamp, lastSeen: Timestamp, orig: EndpointRecord, resp: EndpointRecord) {

@@ -54,10 +54,11 @@ package struct ConnectionTable: ~Copyable {
     /// Feeds one segment; appends what it caused to `events` (which the caller reuses, so the
     /// hot path allocates nothing).
     package mutating func observe(_ segment: TCPSegment, into events: inout [Event]) {
-        let key = FlowKey(segment)
+        let senderIsA = FlowKey.senderIsA(segment)
+        let key = FlowKey(segment, senderIsA: senderIsA)
         let hash = key.hashValue(seed: seed)
         guard let slot = find(key, hash: hash) else {
-            startConnection(segment, key: key, hash: hash, into: &events)
+            startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
             return
         }
         let s = Int(slot)
@@ -68,11 +69,12 @@ package struct ConnectionTable: ~Copyable {
                 // A new SYN on a 4-tuple we still track as open: the old connection ended unseen
                 // (its host rebooted, or its last segments were lost). Write it as it stands.
                 end(slot: s, at: segment.timestamp, reason: "reused", into: &events)
-                startConnection(segment, key: key, hash: hash, into: &events)
+                startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
                 return
             }
         }
-        let receipt = slots[s].receive(segment, duplicateWindow: configuration.duplicateWindow, into: &events)
+        let receipt = slots[s].receive(segment, senderIsA: senderIsA,
+                                         duplicateWindow: configuration.duplicateWindow, into: &events)
         if receipt.isCopy {
             duplicates &+= 1
             return
@@ -86,13 +88,13 @@ package struct ConnectionTable: ~Copyable {
             enterResidue(slot: s, at: segment.timestamp)
         case .replaced:
             remove(slot: s)
-            startConnection(segment, key: key, hash: hash, into: &events)
+            startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
         case .residueEnded:
             remove(slot: s)
         }
     }
 
-    private mutating func startConnection(_ segment: TCPSegment, key: FlowKey, hash: UInt64,
+    private mutating func startConnection(_ segment: TCPSegment, key: FlowKey, senderIsA: Bool, hash: UInt64,
                                           into events: inout [Event]) {
         let flags = segment.flags
         // An RST for an unknown connection (a scan's answer, backscatter) starts nothing.
@@ -103,7 +105,6 @@ package struct ConnectionTable: ~Copyable {
                 return
             }
         }
-        let senderIsA = FlowKey.senderIsA(segment)
         let opening = flags.contains(.syn)
         let origIsA: Bool
         let handshakeSeen: Bool
@@ -141,7 +142,8 @@ package struct ConnectionTable: ~Copyable {
         schedule(idleTimerFor: slot, at: segment.timestamp)
 
         // The first segment goes through the same transitions as every other.
-        let receipt = slots[slot].receive(segment, duplicateWindow: configuration.duplicateWindow, into: &events)
+        let receipt = slots[slot].receive(segment, senderIsA: senderIsA,
+                                         duplicateWindow: configuration.duplicateWindow, into: &events)
         afterTransition(slot: slot, receipt, at: segment.timestamp, into: &events)
         if case .closed(let kind) = receipt.outcome {
             writeRecord(slot: slot, kind, at: segment.timestamp, endedBy: nil, into: &events)

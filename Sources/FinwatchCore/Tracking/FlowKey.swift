@@ -9,10 +9,9 @@ package struct FlowKey: Hashable, Sendable {
     var bPort: UInt16
     var isIPv6: Bool
 
-    /// The key of `segment`'s connection, and whether its sender is the canonical `a` endpoint.
-    init(_ segment: TCPSegment) {
-        let sourceFirst = (segment.source.high, segment.source.low, segment.sourcePort)
-            <= (segment.destination.high, segment.destination.low, segment.destinationPort)
+    /// The key of `segment`'s connection; `senderIsA` is `FlowKey.senderIsA(segment)`, which the
+    /// caller needs too and so computes once.
+    init(_ segment: TCPSegment, senderIsA sourceFirst: Bool) {
         let (a, ap, b, bp) = sourceFirst
             ? (segment.source, segment.sourcePort, segment.destination, segment.destinationPort)
             : (segment.destination, segment.destinationPort, segment.source, segment.sourcePort)
