@@ -201,6 +201,38 @@ package final class PcapHandle: @unchecked Sendable {
                      : .corruptCapture(path: source, message: message)
     }
 
+    /// Reads up to `limit` frames into `sink` with pcap_next_ex, returning how many: the hot
+    /// path's form of `dispatch`. No C callback stands between libpcap and the sink, so nothing
+    /// is retained or checked per frame: the sink is mutated in place. 0 means what it means for
+    /// `dispatch` (nothing ready, end of file, or a break requested).
+    package func read<Sink: FrameSink & ~Copyable>(limit: Int, into sink: inout Sink) throws(CaptureError) -> Int {
+        var header: UnsafeMutablePointer<pcap_pkthdr>?
+        var data: UnsafePointer<UInt8>?
+        var count = 0
+        while count < limit {
+            let status = pcap_next_ex(raw, &header, &data)
+            guard status == 1 else {
+                // 0: a live capture has nothing waiting. PCAP_ERROR_BREAK: end of file, or
+                // pcap_breakloop (which already set `stopRequested`).
+                if status == 0 || status == PCAP_ERROR_BREAK { break }
+                let message = String(cString: pcap_geterr(raw))
+                throw isLive ? .readFailed(source: source, message: message)
+                             : .corruptCapture(path: source, message: message)
+            }
+            // libpcap sets both on success; a nil here would be its bug: skip rather than trap.
+            guard let header, let data else { continue }
+            count += 1
+            let captured = Int(header.pointee.caplen)
+            let info = FrameInfo(
+                timestamp: Timestamp(seconds: Int64(header.pointee.ts.tv_sec),
+                                     nanoseconds: Int64(header.pointee.ts.tv_usec) &* subsecondScale),
+                capturedLength: captured,
+                wireLength: Int(header.pointee.len))
+            sink.frame(UnsafeRawBufferPointer(start: data, count: captured).bytes, info)
+        }
+        return count
+    }
+
     /// Asks the capture loop to stop. The only method safe to call from another thread.
     package func breakLoop() {
         stopRequested.store(true, ordering: .relaxed)
@@ -254,6 +286,11 @@ package final class PcapHandle: @unchecked Sendable {
 }
 
 /// What the C callback needs, reached through pcap_dispatch's user pointer.
+/// Where `PcapHandle.read` puts frames. The bytes are valid only during the call.
+package protocol FrameSink: ~Copyable {
+    mutating func frame(_ bytes: RawSpan, _ info: FrameInfo)
+}
+
 private struct DispatchContext {
     var body: (RawSpan, FrameInfo) -> Void
     let subsecondScale: Int64

@@ -15,7 +15,7 @@ struct LiveLoop: Sendable {
     let processLookup: ProcessLookup?
     /// The longest the loop sleeps on a silent link: alerts fire within a second of their time.
     static let tickMilliseconds: Int32 = 250
-    static let batchSize: Int32 = 4096
+    static let batchSize = 4096
     /// How often the half-closed rows are matched to processes for `/connections` and `status`.
     static let processRefresh: Int64 = 1_000_000_000
     /// A row already looked up and not found (not a local socket, no permission) is tried again
@@ -23,16 +23,15 @@ struct LiveLoop: Sendable {
     static let processRetry: Int64 = 10_000_000_000
 
     func run() throws(FinwatchError) {
-        let writer = try JSONLinesWriter(path: options.output)
+        let output = try EventStream(path: options.output)
         let pipeline = Pipeline(configuration: options.tracker, linkType: handle.linkType,
-                                linkTypeName: handle.linkTypeName, clock: .host, writer: writer,
+                                linkTypeName: handle.linkTypeName, clock: .host, output: output,
                                 metrics: metrics, logger: logger, processLookup: processLookup)
         let started = HostClock.now()
         pipeline.announce(RunStart(
             time: started, version: finwatchVersion, sourceKind: options.source.kind, source: options.source.name,
             filter: options.filter ?? "", linkType: handle.linkTypeName, thresholds: options.thresholds,
             maxConnections: options.tracker.maxConnections), immediately: true)
-        writer.flush()
         logger.info("capture started", metadata: [
             "capture.interface": "\(options.source.name)", "capture.filter": "\(options.filter ?? "")",
             "capture.link_type": "\(handle.linkTypeName)",
@@ -53,15 +52,14 @@ struct LiveLoop: Sendable {
         var lastDrops = CaptureStatistics()
         var dropsSinceWarning = false
         var failure: FinwatchError?
-        while !handle.isBreakRequested && !writer.readerGone {
+        while !handle.isBreakRequested && !output.readerGone {
             do {
                 _ = try handle.waitForFrames(timeoutMilliseconds: Self.tickMilliseconds)
-                _ = try handle.dispatch(limit: Self.batchSize) { bytes, info in pipeline.process(bytes, info) }
+                _ = try pipeline.drain(handle, limit: Self.batchSize)
             } catch {
                 failure = .capture(error)
                 break
             }
-            pipeline.endBatch()
             let now = HostClock.now()
             pipeline.advance(to: now)
             let capture = handle.statistics()
@@ -98,13 +96,13 @@ struct LiveLoop: Sendable {
                 $0.processes = named
                 $0.stats = stats
             }
-            writer.flushIfDue()
-            outputProblem.check(writer, at: monotonic, every: options.statsInterval, logger: logger)
+            output.flushIfDue()
+            outputProblem.check(output.status, path: output.path, at: monotonic, every: options.statsInterval, logger: logger)
 
             let hangups = HangupSignal.count
             if hangups != hangupsHandled {
                 hangupsHandled = hangups
-                reopenOutput(writer, readyStatus: readyStatus)
+                reopenOutput(output, readyStatus: readyStatus)
             }
             // Only a loop that really turns keeps the service alive: a wedged thread misses this.
             if let watchdogEvery, monotonic - lastWatchdog >= watchdogEvery {
@@ -116,10 +114,10 @@ struct LiveLoop: Sendable {
         state.publish { $0.capturing = false }
         let end = HostClock.now()
         pipeline.finish(at: end, reason: "shutdown")
-        let reason = failure != nil ? "error" : writer.readerGone ? "output_closed" : "signal"
+        let reason = failure != nil ? "error" : output.readerGone ? "output_closed" : "signal"
         pipeline.emit(.stop(pipeline.runStats(at: end, capture: handle.statistics(), reason: reason)))
-        writer.close()
-        outputProblem.finalReport(writer, logger: logger)
+        output.close()
+        outputProblem.finalReport(output.status, path: output.path, logger: logger)
         logger.info("capture stopped", metadata: [
             "capture.frames": "\(pipeline.seen)", "capture.reason": "\(reason)",
         ])
@@ -128,16 +126,16 @@ struct LiveLoop: Sendable {
 
     /// SIGHUP: everything buffered goes to the old file (renamed by logrotate, still open),
     /// then the path is opened afresh, so every line lands in exactly one of the two files.
-    private func reopenOutput(_ writer: JSONLinesWriter, readyStatus: String) {
+    private func reopenOutput(_ output: EventStream, readyStatus: String) {
         notifier.notifyReloading()
         do {
-            try writer.reopen()
-            logger.info("output reopened", metadata: ["output.path": "\(writer.path)"])
+            try output.reopen()
+            logger.info("output reopened", metadata: ["output.path": "\(output.path)"])
         } catch {
             // Keep writing to the old file: losing events is worse than writing them to a
             // renamed file; the next SIGHUP tries again.
             logger.error("cannot reopen --output: still writing to the file opened before", metadata: [
-                "output.path": "\(writer.path)", "error": "\(error.message)",
+                "output.path": "\(output.path)", "error": "\(error.message)",
             ])
         }
         notifier.notify(readyStatus)
@@ -195,24 +193,25 @@ private struct OutputProblemReport {
     private var reportedDropped: UInt64 = 0
     private var nextReport: Int64 = 0
 
-    mutating func check(_ writer: JSONLinesWriter, at now: Int64, every interval: Int64, logger: Logger) {
-        guard writer.writeErrors > reportedErrors || writer.linesDropped > reportedDropped, now >= nextReport else { return }
-        report(writer, logger: logger, message: "cannot write events to --output: keeping them and retrying every second")
+    mutating func check(_ status: EventStream.Status, path: String, at now: Int64, every interval: Int64, logger: Logger) {
+        guard status.writeErrors > reportedErrors || status.linesDropped > reportedDropped, now >= nextReport else { return }
+        report(status, path: path, logger: logger,
+               message: "cannot write events to --output: keeping them and retrying every second")
         nextReport = now + interval
     }
 
-    mutating func finalReport(_ writer: JSONLinesWriter, logger: Logger) {
-        guard writer.writeErrors > reportedErrors || writer.linesDropped > reportedDropped else { return }
-        report(writer, logger: logger, message: "events could not be written to --output before stopping")
+    mutating func finalReport(_ status: EventStream.Status, path: String, logger: Logger) {
+        guard status.writeErrors > reportedErrors || status.linesDropped > reportedDropped else { return }
+        report(status, path: path, logger: logger, message: "events could not be written to --output before stopping")
     }
 
-    private mutating func report(_ writer: JSONLinesWriter, logger: Logger, message: Logger.Message) {
+    private mutating func report(_ status: EventStream.Status, path: String, logger: Logger, message: Logger.Message) {
         logger.warning(message, metadata: [
-            "output.path": "\(writer.path)", "error": "\(writer.lastErrorText ?? "recovered")",
-            "output.write_errors": "\(writer.writeErrors)", "output.lines_dropped": "\(writer.linesDropped)",
-            "output.pending_bytes": "\(writer.pendingByteCount)",
+            "output.path": "\(path)", "error": "\(status.lastErrorText ?? "recovered")",
+            "output.write_errors": "\(status.writeErrors)", "output.lines_dropped": "\(status.linesDropped)",
+            "output.pending_bytes": "\(status.pendingByteCount)",
         ])
-        reportedErrors = writer.writeErrors
-        reportedDropped = writer.linesDropped
+        reportedErrors = status.writeErrors
+        reportedDropped = status.linesDropped
     }
 }

@@ -7,7 +7,7 @@ import Logging
 struct OfflineRun {
     let options: RunOptions
     /// Frames per pcap_dispatch: metrics and the writer's checks run once per batch.
-    static let batchSize: Int32 = 4096
+    static let batchSize = 4096
 
     func run() throws(FinwatchError) {
         var logger = Logger(label: "finwatch")
@@ -18,9 +18,9 @@ struct OfflineRun {
         } catch {
             throw .capture(error)
         }
-        let writer = try JSONLinesWriter(path: options.output)
+        let output = try EventStream(path: options.output)
         let pipeline = Pipeline(configuration: options.tracker, linkType: handle.linkType,
-                                linkTypeName: handle.linkTypeName, clock: .packet, writer: writer,
+                                linkTypeName: handle.linkTypeName, clock: .packet, output: output,
                                 metrics: nil, logger: logger)
         // The epoch until the first frame gives the start its time: no host clock offline.
         pipeline.announce(RunStart(
@@ -29,9 +29,9 @@ struct OfflineRun {
             thresholds: options.thresholds, maxConnections: options.tracker.maxConnections), immediately: false)
 
         var failure: CaptureError?
-        while !writer.readerGone {
+        while !output.readerGone {
             do {
-                let count = try handle.dispatch(limit: Self.batchSize) { bytes, info in pipeline.process(bytes, info) }
+                let count = try pipeline.drain(handle, limit: Self.batchSize)
                 if count == 0 { break }
             } catch {
                 failure = error   // corrupt part-way: close what was read, then exit 65
@@ -41,7 +41,7 @@ struct OfflineRun {
         let end = pipeline.lastPacketTime ?? Timestamp(nanoseconds: 0)
         pipeline.finish(at: end, reason: "end_of_input")
         pipeline.emit(.stop(pipeline.runStats(at: end, capture: nil, reason: failure == nil ? "end_of_input" : "error")))
-        writer.close()
+        output.close()
         if let failure { throw .capture(failure) }
     }
 }

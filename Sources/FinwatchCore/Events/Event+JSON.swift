@@ -40,7 +40,10 @@ extension JSONWriter {
 
     mutating func identity(_ identity: ConnectionIdentity) {
         key("uid"); trusted(identity.uid)
-        key("community_id"); trusted(identity.communityID)
+        key("community_id"); separate()
+        bytes.append(UInt8(ascii: "\""))
+        CommunityID.append(identity.orig, identity.resp, seed: 0, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
         key("orig"); endpoint(identity.orig)
         key("resp"); endpoint(identity.resp)
         key("handshake_seen"); bool(identity.handshakeSeen)
@@ -152,7 +155,7 @@ extension RunStart {
         json.key("link_type"); json.string(linkType)
         json.key("thresholds"); json.beginObject()
         for (name, nanoseconds) in thresholds {
-            json.key(name + "_ms"); json.milliseconds(nanoseconds)
+            json.key(dynamic: name + "_ms"); json.milliseconds(nanoseconds)
         }
         json.endObject()
         json.key("max_connections"); json.int(maxConnections)
@@ -172,7 +175,7 @@ extension RunStats {
         json.key("connections_tracked"); json.int(connectionsTracked)
         json.key("endpoints"); json.beginObject()
         for state in EndpointState.allCases {
-            json.key(state.rawValue); json.int(endpointsByState[state] ?? 0)
+            json.key(dynamic: state.rawValue); json.int(endpointsByState[state] ?? 0)
         }
         json.endObject()
         json.key("events_written"); json.int(eventsWritten)

@@ -43,8 +43,10 @@ package struct JSONWriter {
         suppressNextComma = true
     }
 
-    /// A member name not known at compile time (escaped like any string).
-    package mutating func key(_ name: String) {
+    /// A member name not known at compile time (escaped like any string). Labelled, because an
+    /// unlabelled `key(_: String)` would win overload resolution over `key(_: StaticString)` for
+    /// every literal and scan each name for characters to escape.
+    package mutating func key(dynamic name: String) {
         separate()
         appendQuoted(name)
         bytes.append(UInt8(ascii: ":"))
@@ -136,7 +138,7 @@ package struct JSONWriter {
 
     private var suppressNextComma = false
 
-    private mutating func separate() {
+    mutating func separate() {
         if suppressNextComma { suppressNextComma = false; return }
         guard depth > 0 else { return }
         let bit: UInt64 = 1 << UInt64(depth & 63)
@@ -222,7 +224,11 @@ extension Timestamp {
 extension JSONWriter {
     /// A string value known at compile time to need no escaping.
     package mutating func literal(_ value: StaticString) {
-        trusted(value.description)
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        // unsafe: the literal's own static storage, read within the call.
+        value.withUTF8Buffer { unsafe bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
     }
 
     /// An address as a JSON string: IPv4 written digit by digit (the common case, no String),

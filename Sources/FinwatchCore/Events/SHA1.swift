@@ -1,9 +1,12 @@
 /// SHA-1 (FIPS 180-4 §6.1) and base64 (RFC 4648 §4), in pure Swift because the core imports only
 /// the standard library. Used for Community ID, where SHA-1 is what the spec fixes, not for security.
 package enum SHA1 {
+    /// The five state words; the digest is their big-endian bytes.
+    package typealias State = (UInt32, UInt32, UInt32, UInt32, UInt32)
+    static let initialState: State = (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
+
     /// The 20-byte digest of `message`.
     package static func digest(_ message: [UInt8]) -> [UInt8] {
-        var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
         // Padding: 0x80, zeros to 56 mod 64, then the bit length as a big-endian 64-bit integer.
         var padded = message
         padded.reserveCapacity((message.count + 72) & ~63)
@@ -12,63 +15,93 @@ package enum SHA1 {
         let bitLength = UInt64(message.count) &* 8
         for shift in stride(from: 56, through: 0, by: -8) { padded.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
 
-        var w = InlineArray<80, UInt32>(repeating: 0)   // on the stack: one digest per event
-        for block in stride(from: 0, to: padded.count, by: 64) {
+        var h = initialState
+        var block = InlineArray<16, UInt32>(repeating: 0)
+        for start in stride(from: 0, to: padded.count, by: 64) {
             for t in 0..<16 {
-                let i = block + 4 * t
-                w[t] = UInt32(padded[i]) << 24 | UInt32(padded[i + 1]) << 16 | UInt32(padded[i + 2]) << 8 | UInt32(padded[i + 3])
+                let i = start + 4 * t
+                block[t] = UInt32(padded[i]) << 24 | UInt32(padded[i + 1]) << 16 | UInt32(padded[i + 2]) << 8 | UInt32(padded[i + 3])
             }
-            for t in 16..<80 { w[t] = rotate(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1) }
-            var (a, b, c, d, e) = h
-            for t in 0..<80 {
-                let f: UInt32, k: UInt32
-                switch t {
-                case 0..<20: (f, k) = ((b & c) | (~b & d), 0x5A82_7999)
-                case 20..<40: (f, k) = (b ^ c ^ d, 0x6ED9_EBA1)
-                case 40..<60: (f, k) = ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC)
-                default: (f, k) = (b ^ c ^ d, 0xCA62_C1D6)
-                }
-                let temp = rotate(a, 5) &+ f &+ e &+ k &+ w[t]
-                (e, d, c, b, a) = (d, c, rotate(b, 30), a, temp)
-            }
-            h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
+            compress(&h, block)
         }
+        return bytes(of: h)
+    }
+
+    /// The digest of a message that fits one block (at most 55 bytes), given as that block's
+    /// sixteen big-endian words with the padding already in place: no heap, one compression.
+    package static func digest(singleBlock block: InlineArray<16, UInt32>) -> State {
+        var h = initialState
+        compress(&h, block)
+        return h
+    }
+
+    /// One 64-byte block into the state (§6.1.2).
+    static func compress(_ h: inout State, _ block: InlineArray<16, UInt32>) {
+        var w = InlineArray<80, UInt32>(repeating: 0)   // on the stack: one digest per event
+        for t in 0..<16 { w[t] = block[t] }
+        for t in 16..<80 { w[t] = rotate(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1) }
+        var (a, b, c, d, e) = h
+        for t in 0..<80 {
+            let f: UInt32, k: UInt32
+            switch t {
+            case 0..<20: (f, k) = ((b & c) | (~b & d), 0x5A82_7999)
+            case 20..<40: (f, k) = (b ^ c ^ d, 0x6ED9_EBA1)
+            case 40..<60: (f, k) = ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC)
+            default: (f, k) = (b ^ c ^ d, 0xCA62_C1D6)
+            }
+            let temp = rotate(a, 5) &+ f &+ e &+ k &+ w[t]
+            (e, d, c, b, a) = (d, c, rotate(b, 30), a, temp)
+        }
+        h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
+    }
+
+    /// The state's 20 bytes, big-endian.
+    static func bytes(of h: State) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(20)
-        func append(_ word: UInt32) {
+        for word in [h.0, h.1, h.2, h.3, h.4] {
             out.append(UInt8(word >> 24))
             out.append(UInt8(word >> 16 & 0xff))
             out.append(UInt8(word >> 8 & 0xff))
             out.append(UInt8(word & 0xff))
         }
-        append(h.0)
-        append(h.1)
-        append(h.2)
-        append(h.3)
-        append(h.4)
         return out
     }
 
     private static func rotate(_ x: UInt32, _ n: UInt32) -> UInt32 { x << n | x >> (32 - n) }
 
+    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
     /// Standard base64 with `=` padding (RFC 4648 §4).
     package static func base64(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var i = 0
-        while i < bytes.count {
-            let remaining = bytes.count - i
-            let b0 = UInt32(bytes[i])
-            let b1 = remaining > 1 ? UInt32(bytes[i + 1]) : 0
-            let b2 = remaining > 2 ? UInt32(bytes[i + 2]) : 0
-            let triple = b0 << 16 | b1 << 8 | b2
-            out.append(alphabet[Int(triple >> 18 & 63)])
-            out.append(alphabet[Int(triple >> 12 & 63)])
-            out.append(remaining > 1 ? alphabet[Int(triple >> 6 & 63)] : UInt8(ascii: "="))
-            out.append(remaining > 2 ? alphabet[Int(triple & 63)] : UInt8(ascii: "="))
-            i += 3
-        }
+        appendBase64(count: bytes.count, byte: { bytes[$0] }, to: &out)
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the base64 text of a digest straight to `out` (28 bytes, no intermediate arrays).
+    package static func appendBase64(of h: State, to out: inout [UInt8]) {
+        let words: InlineArray<5, UInt32> = [h.0, h.1, h.2, h.3, h.4]
+        appendBase64(count: 20, byte: { UInt8(truncatingIfNeeded: words[$0 >> 2] >> UInt32(24 - 8 * ($0 & 3))) }, to: &out)
+    }
+
+    private static func appendBase64(count: Int, byte: (Int) -> UInt8, to out: inout [UInt8]) {
+        let alphabet = Self.alphabet
+        do {
+            var i = 0
+            while i < count {
+                let remaining = count - i
+                let b0 = UInt32(byte(i))
+                let b1 = remaining > 1 ? UInt32(byte(i + 1)) : 0
+                let b2 = remaining > 2 ? UInt32(byte(i + 2)) : 0
+                let triple = b0 << 16 | b1 << 8 | b2
+                out.append(alphabet[Int(triple >> 18 & 63)])
+                out.append(alphabet[Int(triple >> 12 & 63)])
+                out.append(remaining > 1 ? alphabet[Int(triple >> 6 & 63)] : UInt8(ascii: "="))
+                out.append(remaining > 2 ? alphabet[Int(triple & 63)] : UInt8(ascii: "="))
+                i += 3
+            }
+        }
     }
 }

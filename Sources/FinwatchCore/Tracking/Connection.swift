@@ -48,18 +48,19 @@ final class Teardown {
     /// The first FIN or RST: the zero of the close sequence's `ms`.
     var start: Timestamp
     var firstFINSide: Side?
-    var finTime: [Timestamp?] = [nil, nil]
-    var finAckedTime: [Timestamp?] = [nil, nil]
-    var lastFINCopy: [Timestamp?] = [nil, nil]
+    // Per side, indexed by `Side.index`: inline, so a teardown is one allocation, not five.
+    var finTime = InlineArray<2, Timestamp?>(repeating: nil)
+    var finAckedTime = InlineArray<2, Timestamp?>(repeating: nil)
+    var lastFINCopy = InlineArray<2, Timestamp?>(repeating: nil)
     /// When each side entered its current state (for durations, alerts and snapshots).
-    var stateSince: [Timestamp]
+    var stateSince: InlineArray<2, Timestamp>
     var resetTime: Timestamp?
     /// Who sent the RST that ended the connection, and from which state: needed only for the
     /// record, which an RST writes at once, so they live here rather than in every record.
     var resetBy: Side?
     var resetState: EndpointState?
     /// Intervals between successive FIN copies per side, ns (the back-off evidence), at most 15.
-    var finIntervals: [[Int64]] = [[], []]
+    var finIntervals = InlineArray<2, [Int64]>(repeating: [])
     var steps: [SequenceStep] = []
     var stepsTruncated = false
     var crossed = false
@@ -69,8 +70,8 @@ final class Teardown {
 
     init(start: Timestamp, since: Timestamp) {
         self.start = start
-        stateSince = [since, since]
-        steps.reserveCapacity(Teardown.maxSteps)
+        stateSince = InlineArray(repeating: since)
+        steps.reserveCapacity(8)   // a four-way close is 4 steps; a longer one grows once or twice
     }
 
     func append(_ step: SequenceStep) {
@@ -142,9 +143,13 @@ struct Connection {
         isLive = true
     }
 
+    /// One side's record, mutated in place: with a plain `set`, every `self[side].x = y` of the
+    /// transitions copied the 28-byte record out and back.
     subscript(side: Side) -> EndpointRecord {
         get { side == .orig ? orig : resp }
-        set { if side == .orig { orig = newValue } else { resp = newValue } }
+        _modify {
+            if side == .orig { yield &orig } else { yield &resp }
+        }
     }
 
     var uid: String { "C\(uidNumber)" }
