@@ -93,6 +93,10 @@ package final class PcapHandle: @unchecked Sendable {
             close(descriptor)
             throw .fileUnreadable(path: path, reason: String(cString: strerror(code)))
         }
+        // libpcap reads a file record by record through stdio: with glibc's default buffer (the
+        // file system's 4 KiB block) that is one read(2) per ~40 packets. 1 MiB makes it one per
+        // ~10,000: a tenth off the benchmark's time. stdio allocates and frees the buffer.
+        _ = setvbuf(stream, nil, _IOFBF, 1 << 20)
         var errorBuffer = ErrorBuffer()
         // On success libpcap owns `stream` and fcloses it in pcap_close; on failure it does not.
         guard let opened = pcap_fopen_offline_with_tstamp_precision(
