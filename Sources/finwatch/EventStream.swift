@@ -2,20 +2,21 @@ import Dispatch
 import FinwatchCore
 import Synchronization
 
-/// The output's own thread: JSON encoding and write(2) happen there, off the capture thread.
+/// The pipeline's last stage: JSON encoding and write(2) on the output's own queue.
 ///
 /// Encoding a close record costs as much as tracking all of its connection's packets, and a
 /// write to a slow disk or pipe can block; on the capture thread either would stall libpcap's
-/// ring (drops, live) or halve the read rate (offline). The capture thread hands over one batch
-/// of events per pcap_dispatch (never per packet: STYLE §7) and goes on; batches are encoded and
+/// ring (drops, live) or halve the read rate (offline). The tracker hands over the events of one
+/// capture batch at a time (never one per packet: STYLE §7) and goes on; batches are encoded and
 /// written in the order they came, so the output is byte for byte what one thread would write.
 ///
-/// At most `maximumBatchesInFlight` batches wait: past that the capture thread waits too, so a
-/// reader that stops reading bounds memory here as well as in the writer's own 8 MiB cap.
+/// At most `maximumBatchesInFlight` batches wait: past that the tracker waits too, so a reader
+/// that stops reading bounds memory here as well as in the writer's own 8 MiB cap. A batch is
+/// what one capture batch caused: up to 4,096 close records in a flood (about 1.6 MB), so four.
 /// Everything the capture thread asks of the output (counts, `readerGone`, reopen, close) goes
 /// through the same queue or the status the writer thread publishes after every batch.
 final class EventStream: Sendable {
-    static let maximumBatchesInFlight = 16
+    static let maximumBatchesInFlight = 4
 
     let path: String
     private let queue = DispatchQueue(label: "finwatch.output")

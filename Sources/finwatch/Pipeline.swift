@@ -2,46 +2,45 @@ import FinwatchCapture
 import FinwatchCore
 import Logging
 
-/// The hot path, owned by one thread: frame → `Frame.decodeTCP` → `ConnectionTable.observe` →
-/// events, collected per pcap_dispatch batch and handed to the output's own thread (`EventStream`)
-/// and to metrics. Nothing here allocates per packet: the event buffer is reused, counters are
-/// plain integers, metrics move once per batch.
+/// The hot path, in three stages that each own their state and hand batches on, never packets:
+///
+///     capture thread:  libpcap → Frame.decodeTCP → SegmentBatch      (this class)
+///     tracker queue:   SegmentBatch → ConnectionTable.observe → events  (TrackerStage)
+///     output queue:    events → JSON lines → write(2)                  (EventStream)
+///
+/// One thread doing all three ran at an eighth of libpcap's own rate; split, each stage runs
+/// while the others do (two cores), and a slow disk or a burst of close records no longer holds
+/// up libpcap's ring. Every batch goes through the stages in order, so the output is byte for
+/// byte what one thread would write. Nothing allocates per packet: a batch is one array of
+/// decoded segments, counters are plain integers, metrics move once per batch.
+///
+/// Used from one thread (the capture thread, or the offline run); the methods that need the
+/// table (`finish`, `runStats`, `halfClosedSnapshot` …) run on the tracker's queue and wait for it.
 final class Pipeline {
     /// Offline the packets' own times drive the tracker (`advance` before every packet); live
     /// the host clock does, on every wake of the capture loop.
-    enum Clock { case packet, host }
+    enum Clock: Sendable { case packet, host }
 
-    /// Everything a frame touches, in one struct handed to pcap_dispatch by reference: no class
-    /// property access (and its dynamic exclusivity check) per packet.
-    private var path: PacketPath
+    /// Everything a frame touches on this thread, handed to `PcapHandle.read` by reference.
+    private var decoder: FrameDecoder
+    private let tracker: TrackerStage
     let output: EventStream
     let metrics: FinwatchMetrics?
-    let clock: Clock
-    private let logger: Logger
-    /// Live only: names the process behind the stuck side of each firing alert. Offline the
-    /// sockets in the file are not this host's now, so there is none.
-    let processLookup: ProcessLookup?
 
     /// The counts already reported to metrics (they move by the difference, once per batch).
     private var reported = (seen: UInt64(0), decoded: UInt64(0), malformed: UInt64(0))
 
-    var seen: UInt64 { path.seen }
+    var seen: UInt64 { decoder.seen }
     /// The latest packet time seen: offline the end of input is this, not the host's now.
-    var lastPacketTime: Timestamp? { path.lastPacketTime }
+    var lastPacketTime: Timestamp? { decoder.lastPacketTime }
 
     init(configuration: TrackerConfiguration, linkType: LinkType?, linkTypeName: String, clock: Clock,
          output: EventStream, metrics: FinwatchMetrics?, logger: Logger, processLookup: ProcessLookup? = nil) {
-        // Live, the index's hash is keyed per run so nobody can aim a flood of 4-tuples at one
-        // probe chain; offline a fixed key keeps output (uid order at end of input) reproducible.
-        let table = clock == .host
-            ? ConnectionTable(configuration: configuration, hashSeed: .random(in: .min ... .max))
-            : ConnectionTable(configuration: configuration)
-        path = PacketPath(table: table, linkType: linkType, clock: clock)
-        self.processLookup = processLookup
-        self.clock = clock
+        decoder = FrameDecoder(linkType: linkType)
+        tracker = TrackerStage(configuration: configuration, clock: clock, output: output, metrics: metrics,
+                               processLookup: processLookup)
         self.output = output
         self.metrics = metrics
-        self.logger = logger
         if linkType == nil {
             // Said once, not per frame: every frame of this capture will be skipped.
             logger.warning("link type not decoded: its frames are counted as skipped",
@@ -51,179 +50,154 @@ final class Pipeline {
 
     // MARK: - Frames
 
-    /// Up to `limit` frames; their events go to the output afterwards, in one batch.
+    /// Reads and decodes up to `limit` frames, then hands them to the tracker as one batch.
     func drain(_ handle: PcapHandle, limit: Int) throws(CaptureError) -> Int {
         let count: Int
         do {
-            // `path` is borrowed once for the whole batch, not once per frame.
-            count = try handle.read(limit: limit, into: &path)
+            // `decoder` is borrowed once for the whole batch, not once per frame.
+            count = try handle.read(limit: limit, into: &decoder)
         } catch {
-            writeEvents()   // what the frames before the error caused is written all the same
+            tracker.submit(decoder.takeBatch())   // the frames before the error count all the same
             throw error
         }
-        writeEvents()
+        tracker.submit(decoder.takeBatch())
         endBatch()
         return count
     }
 
-    /// After each pcap_dispatch: packet counters move in metrics once per batch.
+    /// After each batch: packet counters move in metrics once.
     private func endBatch() {
-        guard let metrics, path.seen != reported.seen else { return }
-        metrics.packets(seen: path.seen - reported.seen, decoded: path.decoded - reported.decoded,
-                        malformed: path.malformed - reported.malformed)
-        reported = (path.seen, path.decoded, path.malformed)
+        guard let metrics, decoder.seen != reported.seen else { return }
+        metrics.packets(seen: decoder.seen - reported.seen, decoded: decoder.decoded - reported.decoded,
+                        malformed: decoder.malformed - reported.malformed)
+        reported = (decoder.seen, decoder.decoded, decoder.malformed)
     }
 
     // MARK: - Clock and lifecycle
 
-    /// The start event: written before the first frame, or by `finish` when there is none.
+    /// The start event: written at once, or stamped with the first frame's time (offline, so the
+    /// same file always gives the same line) or the end of an empty input's.
     func announce(_ start: RunStart, immediately: Bool) {
-        if immediately { emit(.start(start)) } else { path.pendingStart = start }
+        if immediately { emit(.start(start)) } else { tracker.async { $0.pendingStart = start } }
     }
 
     /// Live: moves the tracker to the host's `time` (alerts, TIME_WAIT ends, idle timeouts).
     func advance(to time: Timestamp) {
-        path.advance(to: time)
-        writeEvents()
+        tracker.async { $0.advance(to: time) }
     }
 
     /// End of input or shutdown: every tracked connection gets its close record.
     func finish(at time: Timestamp, reason: String) {
-        if let start = path.pendingStart {
-            path.pendingStart = nil
-            emit(.start(start.at(time)))
-        }
-        path.finish(at: time, reason: reason) { batch in
-            for event in batch { metrics?.record(event) }
-            output.submit(batch)
-            batch.removeAll(keepingCapacity: true)
-        }
-        writeEvents()
+        tracker.finish(at: time, reason: reason)
     }
 
     /// libpcap dropped packets: connections tracked now may be missing segments.
-    func noteCaptureDrops() { path.table.noteCaptureDrops() }
+    func noteCaptureDrops() { tracker.async { $0.table.noteCaptureDrops() } }
 
-    func halfClosedSnapshot() -> [ConnectionSnapshot] { path.table.halfClosedSnapshot() }
+    func halfClosedSnapshot() -> [ConnectionSnapshot] { tracker.sync { $0.table.halfClosedSnapshot() } }
 
     /// Live: endpoint gauges and evictions, once per tick.
     func publishGauges() {
         guard let metrics else { return }
-        metrics.endpoints(path.table.endpointCounts())
-        metrics.evictions(total: path.table.evictions)
+        let (endpoints, evictions) = tracker.sync { ($0.table.endpointCounts(), $0.table.evictions) }
+        metrics.endpoints(endpoints)
+        metrics.evictions(total: evictions)
     }
 
-    /// The counters a `stats` or `stop` event carries.
-    /// Waits for the output thread to write what is queued: `events_written` is then exact.
+    /// The counters a `stats` or `stop` event carries. Waits for the tracker and the output to
+    /// finish what is queued, so `events_written` and the table's counts are exact.
     func runStats(at time: Timestamp, capture: CaptureStatistics?, reason: String? = nil) -> RunStats {
+        var stats = tracker.sync { state in
+            var stats = RunStats(time: time)
+            stats.packetsDuplicate = state.table.duplicates
+            stats.connectionsTracked = state.table.count
+            stats.endpointsByState = state.table.endpointCounts()
+            stats.evictions = state.table.evictions
+            return stats
+        }
         output.waitUntilWritten()
         let written = output.status
-        var stats = RunStats(time: time)
-        stats.packetsSeen = path.seen
-        stats.packetsDecoded = path.decoded
-        stats.packetsMalformed = path.malformed
-        stats.packetsSkipped = path.skipped
-        stats.packetsDuplicate = path.table.duplicates
-        stats.connectionsTracked = path.table.count
-        stats.endpointsByState = path.table.endpointCounts()
+        stats.packetsSeen = decoder.seen
+        stats.packetsDecoded = decoder.decoded
+        stats.packetsMalformed = decoder.malformed
+        stats.packetsSkipped = decoder.skipped
         stats.eventsWritten = written.eventsWritten
         stats.writeErrors = written.writeErrors
         stats.linesDropped = written.linesDropped
         stats.captureReceived = capture?.received
         stats.dropsKernel = capture?.droppedByKernel
         stats.dropsInterface = capture?.droppedByInterface
-        stats.evictions = path.table.evictions
         stats.reason = reason
         return stats
     }
 
-    /// Writes one run event (start, stats, stop) or anything else from outside the tracker.
+    /// Writes one run event (start, stats, stop), after everything the tracker has queued.
+    /// Returns once the output has it, so closing the output next cannot lose it.
     func emit(_ event: Event) {
-        metrics?.record(event)
-        output.submit([event])
-    }
-
-    // MARK: - Helpers
-
-    /// Hands the batch's events to the output thread (and metrics), in the order they happened.
-    private func writeEvents() {
-        guard !path.events.isEmpty else { return }
-        for index in path.events.indices {
-            metrics?.record(path.events[index])
-            if let processLookup, case .alert(var alert) = path.events[index], alert.status == .firing {
-                // Rare (one per stuck side) and bounded by ProcessLookup's own time budget, so
-                // the lookup may run on the capture thread, just before the line is queued.
-                alert.process = processLookup.process(for: alert)
-                path.events[index] = .alert(alert)
-            }
-        }
-        output.submit(path.events)
-        path.events.removeAll(keepingCapacity: true)
+        tracker.sync { $0.events.append(event) }
     }
 }
 
-/// What one frame touches: the decoder's link type, the table, the batch's events and the
-/// counters. A struct so `PcapHandle.read` mutates it in place.
-struct PacketPath: FrameSink, ~Copyable {
-    var table: ConnectionTable
-    var events: [Event] = []
+/// The frames of one `drain` that the tracker needs: the decoded segments in capture order, and
+/// the times of the frames that were not TCP segments (the packet clock moves on every frame).
+struct SegmentBatch: Sendable {
+    var segments: [TCPSegment] = []
+    /// A frame not decoded (not TCP, malformed, an unknown link type) came just before
+    /// `segments[position]` (or after the last segment, at `segments.count`).
+    var otherFrames: [OtherFrame] = []
+
+    struct OtherFrame: Sendable {
+        var position: Int
+        var time: Timestamp
+    }
+
+    var isEmpty: Bool { segments.isEmpty && otherFrames.isEmpty }
+}
+
+/// Stage one, on the capture thread: decodes each frame into the batch and counts it.
+struct FrameDecoder: FrameSink {
     let linkType: LinkType?
-    let clock: Pipeline.Clock
-    var seen: UInt64 = 0
-    var decoded: UInt64 = 0
-    var malformed: UInt64 = 0
-    var skipped: UInt64 = 0
-    var lastPacketTime: Timestamp?
-    /// Written just before the first frame (offline its time is that frame's: reproducible).
-    var pendingStart: RunStart?
+    private(set) var batch = SegmentBatch()
+    private(set) var seen: UInt64 = 0
+    private(set) var decoded: UInt64 = 0
+    private(set) var malformed: UInt64 = 0
+    private(set) var skipped: UInt64 = 0
+    private(set) var lastPacketTime: Timestamp?
 
-    init(table: consuming ConnectionTable, linkType: LinkType?, clock: Pipeline.Clock) {
-        self.table = table
+    static let batchCapacity = 4096
+
+    init(linkType: LinkType?) {
         self.linkType = linkType
-        self.clock = clock
-        events.reserveCapacity(256)
+        batch.segments.reserveCapacity(Self.batchCapacity)
     }
 
-    mutating func advance(to time: Timestamp) { table.advance(to: time, into: &events) }
-
-    mutating func finish(at time: Timestamp, reason: String, flush: (inout [Event]) -> Void) {
-        table.finish(at: time, reason: reason, into: &events, flush: flush)
-    }
-
-    /// One captured frame. Offline, the clock moves to its time first.
     mutating func frame(_ bytes: RawSpan, _ info: FrameInfo) {
         seen &+= 1
-        if let start = pendingStart {
-            pendingStart = nil
-            events.append(.start(start.at(info.timestamp)))
-        }
-        if clock == .packet {
-            table.advance(to: info.timestamp, into: &events)
-        }
         if lastPacketTime.map({ info.timestamp > $0 }) ?? true { lastPacketTime = info.timestamp }
         guard let linkType else {
             skipped &+= 1
+            batch.otherFrames.append(.init(position: batch.segments.count, time: info.timestamp))
             return
         }
         do {
             if let segment = try Frame.decodeTCP(bytes, linkType: linkType, timestamp: info.timestamp,
                                                  interfaceIndex: info.interfaceIndex) {
                 decoded &+= 1
-                table.observe(segment, into: &events)
-            } else {
-                skipped &+= 1
+                batch.segments.append(segment)
+                return
             }
+            skipped &+= 1
         } catch {
             malformed &+= 1
         }
+        batch.otherFrames.append(.init(position: batch.segments.count, time: info.timestamp))
     }
-}
 
-extension RunStart {
-    /// The same start, stamped with `time` (the first frame's, or the end of an empty input's).
-    func at(_ time: Timestamp) -> RunStart {
-        var start = self
-        start.time = time
-        return start
+    /// The batch so far, leaving a fresh one (the tracker owns the old one from now on).
+    mutating func takeBatch() -> SegmentBatch {
+        var fresh = SegmentBatch()
+        fresh.segments.reserveCapacity(Self.batchCapacity)
+        swap(&fresh, &batch)
+        return fresh
     }
 }

@@ -178,8 +178,8 @@ enum MetricsFixture {
                 group.addTask {
                     for index in 0..<500 {
                         metrics.record(MetricsFixture.close(.normal, closer: .orig))
-                        metrics.record(MetricsFixture.alert(.closeWaitLingering, .firing, uid: "T\(task)-\(index)"))
-                        metrics.record(MetricsFixture.alert(.closeWaitLingering, .resolved, uid: "T\(task)-\(index)"))
+                        metrics.record(MetricsFixture.alert(.closeWaitLingering, .firing, uid: "C\(task * 1000 + index)"))
+                        metrics.record(MetricsFixture.alert(.closeWaitLingering, .resolved, uid: "C\(task * 1000 + index)"))
                     }
                 }
             }

@@ -56,13 +56,30 @@ package struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
 
     /// Dotted quad for IPv4; RFC 5952 canonical text for IPv6 (lower case, longest zero run as "::").
     package var description: String {
+        var text: [UInt8] = []
+        text.reserveCapacity(39)
+        appendText(to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// Appends `description`'s text to `out` without building a String: every event carries two
+    /// addresses, and the output thread writes hundreds of thousands of events a second.
+    package func appendText(to out: inout [UInt8]) {
         if !isIPv6 {
-            let b = bytes
-            return "\(b[0]).\(b[1]).\(b[2]).\(b[3])"
+            let value = UInt32(truncatingIfNeeded: low)
+            for shift in stride(from: UInt32(24), through: 0, by: -8) {
+                if shift != 24 { out.append(UInt8(ascii: ".")) }
+                let octet = UInt8(truncatingIfNeeded: value >> shift)
+                if octet >= 100 { out.append(UInt8(ascii: "0") &+ octet / 100) }
+                if octet >= 10 { out.append(UInt8(ascii: "0") &+ octet / 10 % 10) }
+                out.append(UInt8(ascii: "0") &+ octet % 10)
+            }
+            return
         }
-        var groups: [UInt16] = []
-        for word in [high, low] {
-            for shift in stride(from: 48, through: 0, by: -16) { groups.append(UInt16(truncatingIfNeeded: word >> UInt64(shift))) }
+        var groups = InlineArray<8, UInt16>(repeating: 0)
+        for i in 0..<4 {
+            groups[i] = UInt16(truncatingIfNeeded: high >> UInt64(48 - 16 * i))
+            groups[i + 4] = UInt16(truncatingIfNeeded: low >> UInt64(48 - 16 * i))
         }
         // RFC 5952 §4.2: compress the longest run of two or more zero groups, the first if tied.
         var bestStart = -1, bestLength = 0, index = 0
@@ -76,11 +93,29 @@ package struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
                 index += 1
             }
         }
-        func hex(_ range: Range<Int>) -> String {
-            groups[range].map { String($0, radix: 16) }.joined(separator: ":")
+        var needsColon = false
+        index = 0
+        while index < 8 {
+            if index == bestStart {
+                out.append(UInt8(ascii: ":"))
+                out.append(UInt8(ascii: ":"))
+                index += bestLength
+                needsColon = false
+                continue
+            }
+            if needsColon { out.append(UInt8(ascii: ":")) }
+            // Lower-case hex without leading zeros (§4.1, §4.3).
+            let group = groups[index]
+            var shift = 12
+            while shift > 0 && (group >> UInt16(shift)) & 0xf == 0 { shift -= 4 }
+            while shift >= 0 {
+                let nibble = UInt8(truncatingIfNeeded: group >> UInt16(shift)) & 0xf
+                out.append(nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ nibble &- 10)
+                shift -= 4
+            }
+            needsColon = true
+            index += 1
         }
-        if bestStart < 0 { return hex(0..<8) }
-        return hex(0..<bestStart) + "::" + hex((bestStart + bestLength)..<8)
     }
 
     private static func parseIPv6(_ text: String) -> (UInt64, UInt64)? {

@@ -39,7 +39,11 @@ extension JSONWriter {
     }
 
     mutating func identity(_ identity: ConnectionIdentity) {
-        key("uid"); trusted(identity.uid)
+        key("uid"); separate()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: "C"))
+        appendDecimal(identity.uidNumber)
+        bytes.append(UInt8(ascii: "\""))
         key("community_id"); separate()
         bytes.append(UInt8(ascii: "\""))
         CommunityID.append(identity.orig, identity.resp, seed: 0, to: &bytes)

@@ -22,18 +22,30 @@ package enum Event: Sendable, Equatable {
 
 /// Who a connection event is about: the same on all of one connection's events.
 package struct ConnectionIdentity: Sendable, Equatable {
-    /// Unique within this run: `C` followed by a counter, so offline output is reproducible.
-    package var uid: String
+    /// The uid's number: unique within this run, in order of first packet, so offline output is
+    /// reproducible. Kept as a number: the text is made only where it is written.
+    package var uidNumber: UInt64
     package var orig: Endpoint
     package var resp: Endpoint
     package var handshakeSeen: Bool
 
-    package init(uid: String, orig: Endpoint, resp: Endpoint, handshakeSeen: Bool) {
-        self.uid = uid
+    package init(uidNumber: UInt64, orig: Endpoint, resp: Endpoint, handshakeSeen: Bool) {
+        self.uidNumber = uidNumber
         self.orig = orig
         self.resp = resp
         self.handshakeSeen = handshakeSeen
     }
+
+    /// From a uid's text (`C` and a number), as tests and fixtures write it.
+    package init(uid: String, orig: Endpoint, resp: Endpoint, handshakeSeen: Bool) {
+        guard uid.first == "C", let number = UInt64(uid.dropFirst()) else {
+            preconditionFailure("a uid is C and a number, got \(uid)")
+        }
+        self.init(uidNumber: number, orig: orig, resp: resp, handshakeSeen: handshakeSeen)
+    }
+
+    /// `C` followed by the number: `C1`, `C2` …
+    package var uid: String { "C\(uidNumber)" }
 
     /// Community ID v1 (seed 0) of the flow, the same for both directions.
     package var communityID: String { CommunityID.v1(orig, resp, seed: 0) }

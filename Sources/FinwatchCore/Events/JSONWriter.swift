@@ -231,20 +231,11 @@ extension JSONWriter {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// An address as a JSON string: IPv4 written digit by digit (the common case, no String),
-    /// IPv6 through its RFC 5952 text.
+    /// An address as a JSON string, its text written straight into the buffer.
     package mutating func address(_ ip: IPAddress) {
-        guard !ip.isIPv6 else { trusted(ip.description); return }
-        let value = UInt32(truncatingIfNeeded: ip.low)
         separate()
         bytes.append(UInt8(ascii: "\""))
-        appendDecimal(UInt64(value >> 24))
-        bytes.append(UInt8(ascii: "."))
-        appendDecimal(UInt64(value >> 16 & 0xff))
-        bytes.append(UInt8(ascii: "."))
-        appendDecimal(UInt64(value >> 8 & 0xff))
-        bytes.append(UInt8(ascii: "."))
-        appendDecimal(UInt64(value & 0xff))
+        ip.appendText(to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 }

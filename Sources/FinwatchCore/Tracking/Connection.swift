@@ -156,7 +156,7 @@ struct Connection {
 
     var identity: ConnectionIdentity {
         let (o, r) = origIsA ? (key.a, key.b) : (key.b, key.a)
-        return ConnectionIdentity(uid: uid, orig: o, resp: r, handshakeSeen: handshakeSeen)
+        return ConnectionIdentity(uidNumber: uidNumber, orig: o, resp: r, handshakeSeen: handshakeSeen)
     }
 
     /// When `side` entered its current state; the first packet's time before any teardown.

@@ -16,8 +16,14 @@ package struct ConnectionTable: ~Copyable {
 
     private var slots: [Connection] = []
     private var freeSlots: [UInt32] = []
-    /// Open addressing, linear probing: 0 is empty, otherwise slot + 1.
+    /// Open addressing, linear probing: 0 is empty, otherwise slot + 1 in the low `slotBits`
+    /// and the top bits of the key's hash above them (the tag). A probe that meets another key
+    /// is almost always told by its tag, without reading that record: the records are far
+    /// bigger than the cache, and each one read was a cache miss.
     private var index: [UInt32]
+    /// Bits that hold slot + 1: enough for `maxConnections`, the rest of the word is the tag.
+    private let slotMask: UInt32
+    private let tagShift: UInt32
     private var liveCount = 0
     private var nextUID: UInt64 = 1
     private let seed: UInt64
@@ -44,6 +50,10 @@ package struct ConnectionTable: ~Copyable {
         resetResidue = min(configuration.timeWait, 10 * DurationText.second)
         slots.reserveCapacity(max(configuration.maxConnections, 16))
         index = [UInt32](repeating: 0, count: 1024)
+        let slotBits = UInt64(max(configuration.maxConnections, 16) + 1).bitWidth
+            - UInt64(max(configuration.maxConnections, 16) + 1).leadingZeroBitCount
+        slotMask = slotBits >= 32 ? .max : (1 << UInt32(slotBits)) - 1
+        tagShift = UInt32(min(slotBits, 32))
     }
 
     /// Tracked connections now, TIME_WAIT residues included.
@@ -472,13 +482,22 @@ package struct ConnectionTable: ~Copyable {
 
     private func find(_ key: FlowKey, hash: UInt64) -> UInt32? {
         let mask = index.count - 1
+        let wanted = tag(hash)
         var position = Int(truncatingIfNeeded: hash) & mask
         while true {
             let entry = index[position]
             if entry == 0 { return nil }
-            if slots[Int(entry - 1)].key == key { return entry - 1 }
+            if entry & ~slotMask == wanted {
+                let slot = entry & slotMask - 1
+                if slots[Int(slot)].key == key { return slot }
+            }
             position = (position + 1) & mask
         }
+    }
+
+    /// The hash's top bits, placed above the slot bits (none when the slots need all 32).
+    private func tag(_ hash: UInt64) -> UInt32 {
+        tagShift >= 32 ? 0 : UInt32(truncatingIfNeeded: hash >> 32) << tagShift
     }
 
     private mutating func insertIndex(_ slot: UInt32, hash: UInt64) {
@@ -486,7 +505,7 @@ package struct ConnectionTable: ~Copyable {
         let mask = index.count - 1
         var position = Int(truncatingIfNeeded: hash) & mask
         while index[position] != 0 { position = (position + 1) & mask }
-        index[position] = slot + 1
+        index[position] = tag(hash) | (slot + 1)
     }
 
     private mutating func growIndex() {
@@ -494,7 +513,7 @@ package struct ConnectionTable: ~Copyable {
         index = [UInt32](repeating: 0, count: old.count * 2)
         let mask = index.count - 1
         for entry in old where entry != 0 {
-            var position = Int(truncatingIfNeeded: slots[Int(entry - 1)].key.hashValue(seed: seed)) & mask
+            var position = Int(truncatingIfNeeded: slots[Int(entry & slotMask - 1)].key.hashValue(seed: seed)) & mask
             while index[position] != 0 { position = (position + 1) & mask }
             index[position] = entry
         }
@@ -504,14 +523,14 @@ package struct ConnectionTable: ~Copyable {
     private mutating func removeIndex(_ key: FlowKey, slot: UInt32) {
         let mask = index.count - 1
         var hole = Int(truncatingIfNeeded: key.hashValue(seed: seed)) & mask
-        while index[hole] != slot + 1 {
+        while index[hole] & slotMask != slot + 1 {
             if index[hole] == 0 { return }   // not indexed: nothing to remove
             hole = (hole + 1) & mask
         }
         index[hole] = 0
         var next = (hole + 1) & mask
         while index[next] != 0 {
-            let home = Int(truncatingIfNeeded: slots[Int(index[next] - 1)].key.hashValue(seed: seed)) & mask
+            let home = Int(truncatingIfNeeded: slots[Int(index[next] & slotMask - 1)].key.hashValue(seed: seed)) & mask
             // Move the entry back into the hole if its home is not between the hole and itself.
             let distanceToHome = (next - home) & mask
             let distanceToHole = (next - hole) & mask

@@ -9,17 +9,19 @@ struct History: Equatable {
     enum Letter: UInt8, CaseIterable {
         case syn = 1, synAck, ack, data, fin, rst, retransmit, zeroWindow, inconsistent
 
-        var character: Character {
+        var character: Character { Character(Unicode.Scalar(ascii)) }
+
+        var ascii: UInt8 {
             switch self {
-            case .syn: "S"
-            case .synAck: "H"
-            case .ack: "A"
-            case .data: "D"
-            case .fin: "F"
-            case .rst: "R"
-            case .retransmit: "T"
-            case .zeroWindow: "W"
-            case .inconsistent: "I"
+            case .syn: UInt8(ascii: "S")
+            case .synAck: UInt8(ascii: "H")
+            case .ack: UInt8(ascii: "A")
+            case .data: UInt8(ascii: "D")
+            case .fin: UInt8(ascii: "F")
+            case .rst: UInt8(ascii: "R")
+            case .retransmit: UInt8(ascii: "T")
+            case .zeroWindow: UInt8(ascii: "W")
+            case .inconsistent: UInt8(ascii: "I")
             }
         }
     }
@@ -59,15 +61,27 @@ struct History: Equatable {
         count += 1
     }
 
+    /// The letters as text (at most 24 ASCII bytes: built on the stack, one String at the end).
     var text: String {
-        var out = ""
+        var letters = InlineArray<24, UInt8>(repeating: 0)
+        var length = 0
         for index in 0..<Int(count) {
             let code = index < 12 ? (low >> (UInt64(index) * 5)) & 31 : (high >> (UInt64(index - 12) * 5)) & 31
-            if code == History.flippedCode { out.append("^"); continue }
+            if code == History.flippedCode {
+                letters[length] = UInt8(ascii: "^")
+                length += 1
+                continue
+            }
             let isResp = code > 10
             guard let letter = Letter(rawValue: UInt8(isResp ? code - 10 : code)) else { continue }
-            out.append(isResp ? Character(letter.character.lowercased()) : letter.character)
+            // Every letter is an ASCII capital: | 0x20 is its lower case.
+            letters[length] = letter.ascii | (isResp ? 0x20 : 0)
+            length += 1
         }
-        return out
+        // unsafe: `buffer` has room for `length` bytes, and exactly those are written.
+        return unsafe String(unsafeUninitializedCapacity: length) { buffer in
+            for index in 0..<length { unsafe buffer[index] = letters[index] }
+            return length
+        }
     }
 }

@@ -1,0 +1,154 @@
+import Dispatch
+import FinwatchCore
+import Synchronization
+
+/// Stage two of the pipeline: the connection table on its own serial queue. Batches of decoded
+/// segments come in from the capture thread in capture order; the events they cause go on to
+/// the output (`EventStream`) in the same order, one submission per batch.
+///
+/// At most `maximumBatchesInFlight` batches wait; past that the capture thread waits too (live,
+/// libpcap's ring then absorbs the burst, as it did when one thread did everything). Anything
+/// else that touches the table (`sync`, `async`) is queued behind the batches before it, so a
+/// `stats` event or a snapshot sees every packet captured before it was asked for.
+final class TrackerStage: Sendable {
+    static let maximumBatchesInFlight = 4
+
+    private let queue = DispatchQueue(label: "finwatch.tracker")
+    private let slots = DispatchSemaphore(value: TrackerStage.maximumBatchesInFlight)
+    /// Touched on `queue` only; the Mutex is what lets the compiler check that (never contended).
+    private let state: Mutex<TrackerState>
+    private let output: EventStream
+    private let metrics: FinwatchMetrics?
+    /// Live only: names the process behind the stuck side of each firing alert. Offline the
+    /// sockets in the file are not this host's now, so there is none.
+    private let processLookup: ProcessLookup?
+
+    init(configuration: TrackerConfiguration, clock: Pipeline.Clock, output: EventStream,
+         metrics: FinwatchMetrics?, processLookup: ProcessLookup?) {
+        // Live, the index's hash is keyed per run so nobody can aim a flood of 4-tuples at one
+        // probe chain; offline a fixed key keeps output (uid order at end of input) reproducible.
+        let table = clock == .host
+            ? ConnectionTable(configuration: configuration, hashSeed: .random(in: .min ... .max))
+            : ConnectionTable(configuration: configuration)
+        state = Mutex(TrackerState(table: table, clock: clock))
+        self.output = output
+        self.metrics = metrics
+        self.processLookup = processLookup
+    }
+
+    /// Queues a batch of frames for the table.
+    func submit(_ batch: SegmentBatch) {
+        guard !batch.isEmpty else { return }
+        slots.wait()
+        queue.async { [self] in
+            run { $0.apply(batch) }
+            slots.signal()
+        }
+    }
+
+    /// Runs `body` on the table after everything queued before it; returns at once.
+    func async(_ body: @escaping @Sendable (inout TrackerState) -> Void) {
+        queue.async { [self] in run(body) }
+    }
+
+    /// Runs `body` on the table after everything queued before it, and waits for its result.
+    func sync<Result: Sendable>(_ body: (inout TrackerState) -> Result) -> Result {
+        queue.sync { run(body) }
+    }
+
+    /// End of input or shutdown: every tracked connection's record, handed on in chunks as they
+    /// are made, so hundreds of thousands never sit in memory at once. Waits until done.
+    func finish(at time: Timestamp, reason: String) {
+        queue.sync {
+            state.withLock { state in
+                if let start = state.pendingStart {
+                    state.pendingStart = nil
+                    state.events.append(.start(start.at(time)))
+                }
+                state.table.finish(at: time, reason: reason, into: &state.events) { chunk in hand(&chunk) }
+                hand(&state.events)
+            }
+        }
+    }
+
+    /// One step on the queue, then the events it caused to the output.
+    private func run<Result>(_ body: (inout TrackerState) -> Result) -> Result {
+        state.withLock { state in
+            let result = body(&state)
+            hand(&state.events)
+            return result
+        }
+    }
+
+    /// Metrics count the events, firing alerts get their process, then the output has them.
+    private func hand(_ events: inout [Event]) {
+        guard !events.isEmpty else { return }
+        for index in events.indices {
+            metrics?.record(events[index])
+            if let processLookup, case .alert(var alert) = events[index], alert.status == .firing {
+                // Rare (one per stuck side) and bounded by ProcessLookup's own time budget, so the
+                // lookup may run here, just before the line is queued.
+                alert.process = processLookup.process(for: alert)
+                events[index] = .alert(alert)
+            }
+        }
+        output.submit(events)
+        events.removeAll(keepingCapacity: true)
+    }
+}
+
+/// What the tracker queue owns: the table, the events not yet handed on, and the start event
+/// waiting for the first frame's time.
+struct TrackerState: ~Copyable {
+    var table: ConnectionTable
+    var events: [Event] = []
+    let clock: Pipeline.Clock
+    /// Written just before the first frame (offline its time is that frame's: reproducible).
+    var pendingStart: RunStart?
+
+    init(table: consuming ConnectionTable, clock: Pipeline.Clock) {
+        self.table = table
+        self.clock = clock
+        events.reserveCapacity(256)
+    }
+
+    /// Every frame of the batch in capture order; the packet clock moves on each, TCP or not.
+    mutating func apply(_ batch: SegmentBatch) {
+        let others = batch.otherFrames
+        var next = 0
+        for index in batch.segments.indices {
+            while next < others.count && others[next].position == index {
+                frameArrived(at: others[next].time)
+                next += 1
+            }
+            frameArrived(at: batch.segments[index].timestamp)
+            table.observe(batch.segments[index], into: &events)
+        }
+        while next < others.count {
+            frameArrived(at: others[next].time)
+            next += 1
+        }
+    }
+
+    private mutating func frameArrived(at time: Timestamp) {
+        if let start = pendingStart {
+            pendingStart = nil
+            events.append(.start(start.at(time)))
+        }
+        if clock == .packet {
+            table.advance(to: time, into: &events)
+        }
+    }
+
+    mutating func advance(to time: Timestamp) { table.advance(to: time, into: &events) }
+
+}
+
+extension RunStart {
+    /// The same start, stamped with `time` (the first frame's, or the end of an empty input's).
+    func at(_ time: Timestamp) -> RunStart {
+        var start = self
+        start.time = time
+        return start
+    }
+}
