@@ -36,19 +36,17 @@ package struct FlowKey: Hashable, Sendable {
         isIPv6 ? IPAddress(ipv6High: high, low: low) : IPAddress(ipv4: UInt32(truncatingIfNeeded: low))
     }
 
-    /// A fast keyed mix (not SipHash: the table seeds it per run, and probes are short).
+    /// A fast keyed mix (not SipHash: the table seeds it per run, and probes are short). The four
+    /// address words are multiplied independently, so the CPU overlaps them; one final multiply
+    /// and shift spread every input bit over the result (the index uses both ends of it).
     func hashValue(seed: UInt64) -> UInt64 {
-        // Unrolled: an array literal here would allocate on every packet.
-        @inline(__always) func mix(_ h: UInt64, _ word: UInt64) -> UInt64 {
-            let m = (h ^ word) &* 0xBF58_476D_1CE4_E5B9
-            return m ^ (m >> 31)
-        }
-        var h = seed ^ 0x9E37_79B9_7F4A_7C15
-        h = mix(h, aHigh)
-        h = mix(h, aLow)
-        h = mix(h, bHigh)
-        h = mix(h, bLow)
-        h = mix(h, UInt64(aPort) << 16 | UInt64(bPort) | (isIPv6 ? 1 << 32 : 0))
+        let a = (aLow ^ seed) &* 0x9E37_79B9_7F4A_7C15
+        let b = (bLow ^ (seed >> 29 | seed << 35)) &* 0xBF58_476D_1CE4_E5B9
+        let c = (aHigh ^ 0x2545_F491_4F6C_DD1D) &* 0xD6E8_FEB8_6659_FD93
+        let d = (bHigh ^ 0x6A09_E667_F3BC_C909) &* 0x94D0_49BB_1331_11EB
+        let ports = UInt64(aPort) << 16 | UInt64(bPort) | (isIPv6 ? 1 << 32 : 0)
+        var h = (a ^ (b >> 32 | b << 32) ^ c ^ (d >> 17 | d << 47) ^ ports ^ seed) &* 0xBF58_476D_1CE4_E5B9
+        h ^= h >> 31
         return h
     }
 }
