@@ -65,7 +65,9 @@ final class TrackerStage: Sendable {
                     state.pendingStart = nil
                     state.events.append(.start(start.at(time)))
                 }
-                state.table.finish(at: time, reason: reason, into: &state.events) { chunk in hand(&chunk) }
+                // Chunks of 256: with the output's 4 batches in flight, at most about 400 kB of
+                // records wait at once however many connections end here.
+                state.table.finish(at: time, reason: reason, into: &state.events, batch: 256) { chunk in hand(&chunk) }
                 hand(&state.events)
             }
         }
