@@ -68,6 +68,9 @@ struct Finwatch: AsyncParsableCommand {
         if let text = timeWait { tracker.timeWait = try RunOptions.duration(text, flag: "--time-wait", allowZero: true) }
         if let maxConnections {
             guard maxConnections > 0 else { throw .usage("--max-connections must be at least 1, got \(maxConnections)") }
+            guard maxConnections <= TrackerConfiguration.maximumConnectionsLimit else {
+                throw .usage("--max-connections must be at most \(TrackerConfiguration.maximumConnectionsLimit) (about 40 GB of memory), got \(maxConnections)")
+            }
             tracker.maxConnections = maxConnections
         }
         let statsInterval = try RunOptions.duration(statsInterval, flag: "--stats-interval")

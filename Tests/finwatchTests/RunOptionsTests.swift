@@ -69,6 +69,7 @@ import Testing
         ["--stats-interval", "0ms"],
         ["--max-connections", "0"],
         ["--max-connections", "many"],
+        ["--max-connections", "100000001"],   // past what the index numbers and memory allow
         ["--listen", "localhost:9465"],
         ["--listen", "127.0.0.1:70000"],
         ["--listen", "127.0.0.1"],

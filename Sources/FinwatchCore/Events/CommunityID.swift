@@ -18,8 +18,8 @@ package enum CommunityID {
     /// Appends `1:` and the base64 digest to `out`: what the JSON writer uses, one per event, so
     /// the message is laid out straight into SHA-1's single padded block (at most 40 bytes of
     /// input) and nothing touches the heap.
-    package static func append(_ a: Endpoint, _ b: Endpoint, protocol: UInt8 = 6, seed: UInt16,
-                               to out: inout [UInt8]) {
+    package static func append<Sink: ByteSink>(_ a: Endpoint, _ b: Endpoint, protocol: UInt8 = 6, seed: UInt16,
+                                               to out: inout Sink) {
         // Addresses compare bytewise; `high`/`low` are the big-endian halves, so integer order is byte order.
         let aFirst = (a.ip.high, a.ip.low, a.port) <= (b.ip.high, b.ip.low, b.port)
         let (first, second) = aFirst ? (a, b) : (b, a)
@@ -31,8 +31,8 @@ package enum CommunityID {
         block.append8(0)
         block.append16(first.port)
         block.append16(second.port)
-        out.append(UInt8(ascii: "1"))
-        out.append(UInt8(ascii: ":"))
+        out.put(UInt8(ascii: "1"))
+        out.put(UInt8(ascii: ":"))
         SHA1.appendBase64(of: SHA1.digest(singleBlock: block.finish()), to: &out)
     }
 }

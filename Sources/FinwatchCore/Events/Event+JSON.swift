@@ -13,7 +13,7 @@ extension Event {
             case .stop(let stats): stats.write(type: "stop", to: &json)
             }
             json.endObject()
-            json.bytes.append(UInt8(ascii: "\n"))
+            json.put(UInt8(ascii: "\n"))
         }
     }
 
@@ -40,14 +40,14 @@ extension JSONWriter {
 
     mutating func identity(_ identity: ConnectionIdentity) {
         key("uid"); separate()
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: "C"))
+        put(UInt8(ascii: "\""))
+        put(UInt8(ascii: "C"))
         appendDecimal(identity.uidNumber)
-        bytes.append(UInt8(ascii: "\""))
+        put(UInt8(ascii: "\""))
         key("community_id"); separate()
-        bytes.append(UInt8(ascii: "\""))
-        CommunityID.append(identity.orig, identity.resp, seed: 0, to: &bytes)
-        bytes.append(UInt8(ascii: "\""))
+        put(UInt8(ascii: "\""))
+        CommunityID.append(identity.orig, identity.resp, seed: 0, to: &self)
+        put(UInt8(ascii: "\""))
         key("orig"); endpoint(identity.orig)
         key("resp"); endpoint(identity.resp)
         key("handshake_seen"); bool(identity.handshakeSeen)

@@ -1,29 +1,82 @@
+/// Where text is written a byte at a time: a byte array, or the JSON writer (which gathers the
+/// bytes before they reach its array). The address, timestamp and Community ID writers take any.
+package protocol ByteSink {
+    mutating func put(_ byte: UInt8)
+}
+
+extension Array: ByteSink where Element == UInt8 {
+    package mutating func put(_ byte: UInt8) { append(byte) }
+}
+
 /// A minimal JSON writer appending UTF-8 to a byte buffer: objects, arrays and scalars, with
 /// commas handled for the caller. Enough for the contract's flat events, and no Foundation.
-package struct JSONWriter {
-    package var bytes: [UInt8]
+///
+/// Bytes gather in a small inline buffer and reach the array 256 at a time: appended one by one,
+/// every byte paid the array's uniqueness and capacity checks (a runtime call each), which was
+/// the largest part of encoding an event.
+package struct JSONWriter: ByteSink {
+    private var storage: [UInt8]
+    private var pending = InlineArray<256, UInt8>(repeating: 0)
+    private var pendingCount = 0
     /// Bit `d` set: the object or array open at depth `d` already has a member, so the next one
     /// needs a comma. A bit stack instead of an array: no allocation per event (64 levels deep).
     private var needsComma: UInt64 = 0
     private var depth = 0
 
     package init(reserving capacity: Int = 512) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        storage = []
+        storage.reserveCapacity(capacity)
+    }
+
+    /// Everything written so far.
+    package var bytes: [UInt8] {
+        mutating get {
+            flush()
+            return storage
+        }
     }
 
     /// Writes into `buffer`'s storage (moved in, not copied) and puts it back when `body` ends.
     package static func appending(to buffer: inout [UInt8], _ body: (inout JSONWriter) -> Void) {
         var writer = JSONWriter(reserving: 0)
-        swap(&writer.bytes, &buffer)
+        swap(&writer.storage, &buffer)
         body(&writer)
-        swap(&writer.bytes, &buffer)
+        writer.flush()
+        swap(&writer.storage, &buffer)
     }
 
-    package mutating func beginObject() { separate(); bytes.append(UInt8(ascii: "{")); open() }
-    package mutating func endObject() { bytes.append(UInt8(ascii: "}")); close() }
-    package mutating func beginArray() { separate(); bytes.append(UInt8(ascii: "[")); open() }
-    package mutating func endArray() { bytes.append(UInt8(ascii: "]")); close() }
+    /// One byte.
+    @inline(__always)
+    package mutating func put(_ byte: UInt8) {
+        if pendingCount == 256 { flush() }
+        pending[pendingCount] = byte
+        pendingCount &+= 1
+    }
+
+    /// Bytes from a buffer the caller owns for the duration of the call.
+    private mutating func put(_ buffer: UnsafeBufferPointer<UInt8>) {
+        if pendingCount + buffer.count <= 256 {
+            for index in buffer.indices { unsafe pending[pendingCount &+ index] = buffer[index] }
+            pendingCount &+= buffer.count
+        } else {
+            flush()
+            unsafe storage.append(contentsOf: buffer)
+        }
+    }
+
+    /// Moves the gathered bytes to the array.
+    private mutating func flush() {
+        guard pendingCount > 0 else { return }
+        let count = pendingCount
+        // unsafe: the inline buffer's own storage, read within the call, `count` <= its size.
+        unsafe pending.span.withUnsafeBufferPointer { unsafe storage.append(contentsOf: UnsafeBufferPointer(rebasing: $0[..<count])) }
+        pendingCount = 0
+    }
+
+    package mutating func beginObject() { separate(); put(UInt8(ascii: "{")); open() }
+    package mutating func endObject() { put(UInt8(ascii: "}")); close() }
+    package mutating func beginArray() { separate(); put(UInt8(ascii: "[")); open() }
+    package mutating func endArray() { put(UInt8(ascii: "]")); close() }
 
     private mutating func open() {
         depth += 1
@@ -35,11 +88,11 @@ package struct JSONWriter {
     /// Starts a member: `"name":`. The next value call writes its value.
     package mutating func key(_ name: StaticString) {
         separate()
-        bytes.append(UInt8(ascii: "\""))
+        put(UInt8(ascii: "\""))
         // unsafe: the literal's own static storage, read within the call. Names are our ASCII literals.
-        name.withUTF8Buffer { unsafe bytes.append(contentsOf: $0) }
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+        name.withUTF8Buffer { unsafe put($0) }
+        put(UInt8(ascii: "\""))
+        put(UInt8(ascii: ":"))
         suppressNextComma = true
     }
 
@@ -49,7 +102,7 @@ package struct JSONWriter {
     package mutating func key(dynamic name: String) {
         separate()
         appendQuoted(name)
-        bytes.append(UInt8(ascii: ":"))
+        put(UInt8(ascii: ":"))
         suppressNextComma = true
     }
 
@@ -59,9 +112,9 @@ package struct JSONWriter {
     /// text): never needs escaping, so it is copied without being scanned.
     package mutating func trusted(_ value: String) {
         separate()
-        bytes.append(UInt8(ascii: "\""))
+        put(UInt8(ascii: "\""))
         appendUTF8(value)
-        bytes.append(UInt8(ascii: "\""))
+        put(UInt8(ascii: "\""))
     }
 
     /// Appends a string's bytes in one copy. Appending a `String.UTF8View` element by element
@@ -70,7 +123,7 @@ package struct JSONWriter {
     package mutating func appendUTF8(_ value: String) {
         var text = value
         // unsafe: the buffer is `text`'s own storage, valid for the duration of the closure only.
-        text.withUTF8 { unsafe bytes.append(contentsOf: $0) }
+        text.withUTF8 { unsafe put($0) }
     }
 
     package mutating func trusted(_ value: String?) { value.map { trusted($0) } ?? null() }
@@ -78,7 +131,7 @@ package struct JSONWriter {
     package mutating func int<T: BinaryInteger>(_ value: T) {
         separate()
         if value < 0 {
-            bytes.append(UInt8(ascii: "-"))
+            put(UInt8(ascii: "-"))
             appendDecimal(UInt64(truncatingIfNeeded: 0 - Int64(value)))
         } else {
             appendDecimal(UInt64(value))
@@ -88,7 +141,7 @@ package struct JSONWriter {
     /// Decimal digits without going through String (this runs for every number of every event).
     package mutating func appendDecimal(_ value: UInt64) {
         if value < 10 {
-            bytes.append(UInt8(ascii: "0") &+ UInt8(value))
+            put(UInt8(ascii: "0") &+ UInt8(value))
             return
         }
         var digits = InlineArray<20, UInt8>(repeating: 0)
@@ -99,10 +152,16 @@ package struct JSONWriter {
             digits[start] = UInt8(ascii: "0") &+ UInt8(rest % 10)
             rest /= 10
         }
-        for index in start..<20 { bytes.append(digits[index]) }
+        for index in start..<20 { put(digits[index]) }
     }
-    package mutating func bool(_ value: Bool) { separate(); bytes.append(contentsOf: (value ? "true" : "false").utf8) }
-    package mutating func null() { separate(); bytes.append(contentsOf: "null".utf8) }
+    package mutating func bool(_ value: Bool) { separate(); raw(value ? "true" : "false") }
+    package mutating func null() { separate(); raw("null") }
+
+    /// A literal's bytes as they are (no quotes).
+    private mutating func raw(_ text: StaticString) {
+        // unsafe: the literal's own static storage, read within the call.
+        text.withUTF8Buffer { unsafe put($0) }
+    }
 
     /// Nanoseconds written as milliseconds with microsecond precision: 14_000 ns → `0.014`,
     /// 0 → `0.0`, 1_500_000 → `1.5`. Sub-microsecond parts are truncated, negatives clamp to 0.
@@ -110,16 +169,16 @@ package struct JSONWriter {
         separate()
         let micros = UInt64(max(0, nanoseconds) / 1_000)
         appendDecimal(micros / 1_000)
-        bytes.append(UInt8(ascii: "."))
+        put(UInt8(ascii: "."))
         var fraction = micros % 1_000
-        if fraction == 0 { bytes.append(UInt8(ascii: "0")); return }
+        if fraction == 0 { put(UInt8(ascii: "0")); return }
         // Three digits, then drop trailing zeros: 14 µs → "014" → "014", 500 µs → "5".
         var width = 3
         while fraction % 10 == 0 { fraction /= 10; width -= 1 }
         var scale: UInt64 = 1
         for _ in 1..<width { scale *= 10 }
         while scale > 0 {
-            bytes.append(UInt8(ascii: "0") &+ UInt8(fraction / scale % 10))
+            put(UInt8(ascii: "0") &+ UInt8(fraction / scale % 10))
             scale /= 10
         }
     }
@@ -129,9 +188,9 @@ package struct JSONWriter {
     /// RFC 3339 UTC with microseconds: `2026-11-25T02:04:11.706198Z`.
     package mutating func timestamp(_ time: Timestamp) {
         separate()
-        bytes.append(UInt8(ascii: "\""))
-        time.appendRFC3339(to: &bytes)
-        bytes.append(UInt8(ascii: "\""))
+        put(UInt8(ascii: "\""))
+        time.appendRFC3339(to: &self)
+        put(UInt8(ascii: "\""))
     }
 
     // MARK: - Internals
@@ -142,39 +201,40 @@ package struct JSONWriter {
         if suppressNextComma { suppressNextComma = false; return }
         guard depth > 0 else { return }
         let bit: UInt64 = 1 << UInt64(depth & 63)
-        if needsComma & bit != 0 { bytes.append(UInt8(ascii: ",")) } else { needsComma |= bit }
+        if needsComma & bit != 0 { put(UInt8(ascii: ",")) } else { needsComma |= bit }
     }
 
     private mutating func appendQuoted(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
+        put(UInt8(ascii: "\""))
         // Almost every string (addresses, uids, names) needs no escaping: copy it whole.
         if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
             appendUTF8(value)
-            bytes.append(UInt8(ascii: "\""))
+            put(UInt8(ascii: "\""))
             return
         }
         for byte in value.utf8 {
             switch byte {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case UInt8(ascii: "\n"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case UInt8(ascii: "\""): raw("\\\"")
+            case UInt8(ascii: "\\"): raw("\\\\")
+            case UInt8(ascii: "\n"): raw("\\n")
+            case UInt8(ascii: "\r"): raw("\\r")
+            case UInt8(ascii: "\t"): raw("\\t")
             case 0..<0x20:
+                raw("\\u00")
                 let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                          hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
-            default: bytes.append(byte)
+                put(hex[Int(byte >> 4)])
+                put(hex[Int(byte & 0xf)])
+            default: put(byte)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+        put(UInt8(ascii: "\""))
     }
 }
 
 extension Timestamp {
     /// Civil date from days since the epoch (H. Hinnant's algorithm): exact for the proleptic
     /// Gregorian calendar, no tables, no Foundation.
-    package func appendRFC3339(to bytes: inout [UInt8]) {
+    package func appendRFC3339<Sink: ByteSink>(to bytes: inout Sink) {
         var seconds = nanoseconds / 1_000_000_000
         var nanos = nanoseconds % 1_000_000_000
         if nanos < 0 { nanos += 1_000_000_000; seconds -= 1 }
@@ -199,18 +259,18 @@ extension Timestamp {
                 while scale * 10 <= rest { scale *= 10 }
             }
             while scale > 0 {
-                bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest / scale % 10))
+                bytes.put(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest / scale % 10))
                 rest %= scale
                 scale /= 10
             }
         }
-        pad(year, 4); bytes.append(UInt8(ascii: "-")); pad(month, 2); bytes.append(UInt8(ascii: "-")); pad(day, 2)
-        bytes.append(UInt8(ascii: "T"))
-        pad(secondOfDay / 3600, 2); bytes.append(UInt8(ascii: ":"))
-        pad(secondOfDay / 60 % 60, 2); bytes.append(UInt8(ascii: ":"))
-        pad(secondOfDay % 60, 2); bytes.append(UInt8(ascii: "."))
+        pad(year, 4); bytes.put(UInt8(ascii: "-")); pad(month, 2); bytes.put(UInt8(ascii: "-")); pad(day, 2)
+        bytes.put(UInt8(ascii: "T"))
+        pad(secondOfDay / 3600, 2); bytes.put(UInt8(ascii: ":"))
+        pad(secondOfDay / 60 % 60, 2); bytes.put(UInt8(ascii: ":"))
+        pad(secondOfDay % 60, 2); bytes.put(UInt8(ascii: "."))
         pad(nanos / 1_000, 6)
-        bytes.append(UInt8(ascii: "Z"))
+        bytes.put(UInt8(ascii: "Z"))
     }
 
     /// `2026-11-25T02:04:11.706198Z`.
@@ -225,17 +285,17 @@ extension JSONWriter {
     /// A string value known at compile time to need no escaping.
     package mutating func literal(_ value: StaticString) {
         separate()
-        bytes.append(UInt8(ascii: "\""))
+        put(UInt8(ascii: "\""))
         // unsafe: the literal's own static storage, read within the call.
-        value.withUTF8Buffer { unsafe bytes.append(contentsOf: $0) }
-        bytes.append(UInt8(ascii: "\""))
+        value.withUTF8Buffer { unsafe put($0) }
+        put(UInt8(ascii: "\""))
     }
 
     /// An address as a JSON string, its text written straight into the buffer.
     package mutating func address(_ ip: IPAddress) {
         separate()
-        bytes.append(UInt8(ascii: "\""))
-        ip.appendText(to: &bytes)
-        bytes.append(UInt8(ascii: "\""))
+        put(UInt8(ascii: "\""))
+        ip.appendText(to: &self)
+        put(UInt8(ascii: "\""))
     }
 }

@@ -81,12 +81,12 @@ package enum SHA1 {
     }
 
     /// Appends the base64 text of a digest straight to `out` (28 bytes, no intermediate arrays).
-    package static func appendBase64(of h: State, to out: inout [UInt8]) {
+    package static func appendBase64<Sink: ByteSink>(of h: State, to out: inout Sink) {
         let words: InlineArray<5, UInt32> = [h.0, h.1, h.2, h.3, h.4]
         appendBase64(count: 20, byte: { UInt8(truncatingIfNeeded: words[$0 >> 2] >> UInt32(24 - 8 * ($0 & 3))) }, to: &out)
     }
 
-    private static func appendBase64(count: Int, byte: (Int) -> UInt8, to out: inout [UInt8]) {
+    private static func appendBase64<Sink: ByteSink>(count: Int, byte: (Int) -> UInt8, to out: inout Sink) {
         let alphabet = Self.alphabet
         do {
             var i = 0
@@ -96,10 +96,10 @@ package enum SHA1 {
                 let b1 = remaining > 1 ? UInt32(byte(i + 1)) : 0
                 let b2 = remaining > 2 ? UInt32(byte(i + 2)) : 0
                 let triple = b0 << 16 | b1 << 8 | b2
-                out.append(alphabet[Int(triple >> 18 & 63)])
-                out.append(alphabet[Int(triple >> 12 & 63)])
-                out.append(remaining > 1 ? alphabet[Int(triple >> 6 & 63)] : UInt8(ascii: "="))
-                out.append(remaining > 2 ? alphabet[Int(triple & 63)] : UInt8(ascii: "="))
+                out.put(alphabet[Int(triple >> 18 & 63)])
+                out.put(alphabet[Int(triple >> 12 & 63)])
+                out.put(remaining > 1 ? alphabet[Int(triple >> 6 & 63)] : UInt8(ascii: "="))
+                out.put(remaining > 2 ? alphabet[Int(triple & 63)] : UInt8(ascii: "="))
                 i += 3
             }
         }

@@ -44,11 +44,17 @@ package struct ConnectionTable: ~Copyable {
     /// How long a connection ended by an RST is held to absorb segments still in flight.
     private let resetResidue: Int64
 
+    /// The most slots reserved up front (152 MB of address space).
+    static let reservedSlotsLimit = 1 << 20
+
     package init(configuration: TrackerConfiguration, hashSeed: UInt64 = 0x5EED_F1A7_C0FF_EE00) {
         self.configuration = configuration
         seed = hashSeed
         resetResidue = min(configuration.timeWait, 10 * DurationText.second)
-        slots.reserveCapacity(max(configuration.maxConnections, 16))
+        // Reserved, not touched: pages arrive as slots are used, and the array never copies itself
+        // to grow under load. Past a million slots it grows instead: reserving 2^31 records
+        // (326 GB of address space) is refused by the kernel, and the process aborts.
+        slots.reserveCapacity(min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit))
         index = [UInt32](repeating: 0, count: 1024)
         let slotBits = UInt64(max(configuration.maxConnections, 16) + 1).bitWidth
             - UInt64(max(configuration.maxConnections, 16) + 1).leadingZeroBitCount

@@ -11,6 +11,9 @@ package struct TrackerConfiguration: Sendable, Equatable {
     package var timeWait: Int64 = 60 * DurationText.second
     /// Bound on tracked connections, TIME_WAIT residues included.
     package var maxConnections: Int = 262_144
+    /// The largest `maxConnections` the command line takes: the index numbers slots in 32 bits,
+    /// and 100 million connections already bound memory at about 40 GB.
+    package static let maximumConnectionsLimit = 100_000_000
     /// Idle timeouts by phase, like conntrack's: a connection silent this long is closed with
     /// `ended_by: idle_timeout`. Half-closed ones are kept longest: they are what users watch.
     package var idleTimeoutHandshake: Int64 = 120 * DurationText.second
