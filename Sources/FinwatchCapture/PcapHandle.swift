@@ -97,6 +97,9 @@ package final class PcapHandle: @unchecked Sendable {
         // file system's 4 KiB block) that is one read(2) per ~40 packets. 1 MiB makes it one per
         // ~10,000: a tenth off the benchmark's time. stdio allocates and frees the buffer.
         _ = setvbuf(stream, nil, _IOFBF, 1 << 20)
+        // Only the capture thread ever reads this stream, so stdio need not lock it for each of
+        // the two freads per packet: 5% off finwatch's time, a quarter off a bare read loop's.
+        _ = __fsetlocking(stream, Int32(FSETLOCKING_BYCALLER))
         var errorBuffer = ErrorBuffer()
         // On success libpcap owns `stream` and fcloses it in pcap_close; on failure it does not.
         guard let opened = pcap_fopen_offline_with_tstamp_precision(

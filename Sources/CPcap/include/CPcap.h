@@ -4,4 +4,7 @@
 #ifndef CPCAP_H
 #define CPCAP_H
 #include <pcap/pcap.h>
+// __fsetlocking: libpcap reads a capture file through stdio, which locks the FILE on every
+// fread (two per packet); the one thread reading it can take that off (see PcapHandle).
+#include <stdio_ext.h>
 #endif
