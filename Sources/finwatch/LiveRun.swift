@@ -13,7 +13,7 @@ struct LiveRun {
     static let shutdownGrace: Duration = .seconds(10)
 
     func run() async throws(FinwatchError) {
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        LoggingSystem.bootstrap { JournalLogHandler(label: $0) }   // `<N>` priorities under systemd
         let logger = Logger(label: "finwatch")
         if let listen = options.listen { try ListenProbe.check(listen) }
         // Opened here, before any service starts: a missing interface or missing permission
