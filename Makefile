@@ -53,11 +53,13 @@ unit-test:
 harness-test: build
 	FINWATCH_BIN=$(abspath $(BIN)) python3 -m pytest -q Tests/harness
 
-# Throughput against a bare libpcap read loop, peak RSS, bytes per open connection. Not part of
+# Throughput against a bare libpcap read loop, peak RSS, bytes per open connection, then live
+# capture drops on a veth pair in a namespace of its own (root only). Not part of
 # `make test`: it takes minutes and its figures depend on the machine (docs/benchmark.md).
 # SCRATCH_PATH=... in the environment picks the SwiftPM scratch path (default .build).
 bench: deps-run
 	Benchmarks/run.sh
+	Benchmarks/live.sh
 
 clean:
 	rm -rf .build

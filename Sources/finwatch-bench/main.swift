@@ -12,6 +12,7 @@ usage: finwatch-bench generate --out FILE [--packets N] [--connections N] [--see
        finwatch-bench floor FILE [--runs N]
        finwatch-bench check-frames [--count N] [--seed S]
        finwatch-bench measure -- COMMAND [ARGUMENT ...]
+       finwatch-bench inject FILE --interface IFACE [--rate FRAMES_PER_SECOND]
 """
 
 /// Parses `--name value` pairs after the command word; a bare word is returned as a positional.
@@ -108,6 +109,14 @@ func main() throws(BenchError) {
         print("frames_checked=\(result.frames) result=identical",
               "encoder_ns_per_frame=\(Int(result.encoderNanosecondsPerFrame))",
               "framebuilder_ns_per_frame=\(Int(result.builderNanosecondsPerFrame))")
+    case "inject":
+        guard let path = positional.first, let interface = named["interface"] else {
+            throw .usage("inject needs a FILE and --interface IFACE\n\(usage)")
+        }
+        let rate: Int? = named["rate"] == nil ? nil : try number(named, "rate", default: 1)
+        let result = try Inject.run(path: path, interface: interface, rate: rate)
+        print("sent=\(result.sent) failed=\(result.failed) seconds=\(formatted(result.seconds, decimals: 4))",
+              "packets_per_second=\(Int(Double(result.sent) / max(result.seconds, 1e-9)))")
     default:
         throw .usage("unknown command \"\(command)\"\n\(usage)")
     }
