@@ -1,6 +1,7 @@
 import FinwatchCapture
 import FinwatchCore
 import Logging
+import Synchronization
 
 /// The hot path, in three stages that each own their state and hand batches on, never packets:
 ///
@@ -36,9 +37,10 @@ final class Pipeline {
 
     init(configuration: TrackerConfiguration, linkType: LinkType?, linkTypeName: String, clock: Clock,
          output: EventStream, metrics: FinwatchMetrics?, logger: Logger, processLookup: ProcessLookup? = nil) {
-        decoder = FrameDecoder(linkType: linkType)
+        let pool = BatchPool()
+        decoder = FrameDecoder(linkType: linkType, pool: pool)
         tracker = TrackerStage(configuration: configuration, clock: clock, output: output, metrics: metrics,
-                               processLookup: processLookup)
+                               processLookup: processLookup, pool: pool)
         self.output = output
         self.metrics = metrics
         if linkType == nil {
@@ -138,37 +140,24 @@ final class Pipeline {
     }
 }
 
-/// The frames of one `drain` that the tracker needs: the decoded segments in capture order, and
-/// the times of the frames that were not TCP segments (the packet clock moves on every frame).
-struct SegmentBatch: Sendable {
-    var segments: [TCPSegment] = []
-    /// A frame not decoded (not TCP, malformed, an unknown link type) came just before
-    /// `segments[position]` (or after the last segment, at `segments.count`).
-    var otherFrames: [OtherFrame] = []
-
-    struct OtherFrame: Sendable {
-        var position: Int
-        var time: Timestamp
-    }
-
-    var isEmpty: Bool { segments.isEmpty && otherFrames.isEmpty }
-}
-
 /// Stage one, on the capture thread: decodes each frame into the batch and counts it.
 struct FrameDecoder: FrameSink {
     let linkType: LinkType?
-    private(set) var batch = SegmentBatch()
+    private(set) var batch: SegmentBatch
     private(set) var seen: UInt64 = 0
     private(set) var decoded: UInt64 = 0
     private(set) var malformed: UInt64 = 0
     private(set) var skipped: UInt64 = 0
     private(set) var lastPacketTime: Timestamp?
+    /// Where applied batches come back to, so their storage is reused (nil: a fresh one each time).
+    let pool: BatchPool?
 
     static let batchCapacity = 4096
 
-    init(linkType: LinkType?) {
+    init(linkType: LinkType?, pool: BatchPool? = nil) {
         self.linkType = linkType
-        batch.segments.reserveCapacity(Self.batchCapacity)
+        self.pool = pool
+        batch = pool?.take() ?? SegmentBatch(capacity: Self.batchCapacity)
     }
 
     mutating func frame(_ bytes: RawSpan, _ info: FrameInfo) {
@@ -176,7 +165,7 @@ struct FrameDecoder: FrameSink {
         if lastPacketTime.map({ info.timestamp > $0 }) ?? true { lastPacketTime = info.timestamp }
         guard let linkType else {
             skipped &+= 1
-            batch.otherFrames.append(.init(position: batch.segments.count, time: info.timestamp))
+            batch.appendOtherFrame(at: info.timestamp)
             return
         }
         do {
@@ -190,14 +179,34 @@ struct FrameDecoder: FrameSink {
         } catch {
             malformed &+= 1
         }
-        batch.otherFrames.append(.init(position: batch.segments.count, time: info.timestamp))
+        batch.appendOtherFrame(at: info.timestamp)
     }
 
-    /// The batch so far, leaving a fresh one (the tracker owns the old one from now on).
+    /// The batch so far, leaving an empty one (the tracker owns the old one from now on).
     mutating func takeBatch() -> SegmentBatch {
-        var fresh = SegmentBatch()
-        fresh.segments.reserveCapacity(Self.batchCapacity)
+        var fresh = pool?.take() ?? SegmentBatch(capacity: Self.batchCapacity)
         swap(&fresh, &batch)
         return fresh
+    }
+}
+
+/// Applied batches, emptied and kept for the capture thread to fill again: their arrays are
+/// allocated once per run, not once per batch (a fresh 4,096-segment array was a few hundred
+/// kilobytes of newly faulted pages each time, and cold in every cache).
+final class BatchPool: Sendable {
+    private let batches = Mutex<[SegmentBatch]>([])
+    /// More than the stages can hold at once (four in flight, one filling, one applying).
+    static let limit = 8
+
+    /// An empty batch: a recycled one if there is one.
+    func take() -> SegmentBatch {
+        batches.withLock { $0.popLast() } ?? SegmentBatch(capacity: FrameDecoder.batchCapacity)
+    }
+
+    /// Gives `batch` back once the tracker is done with it.
+    func give(_ batch: consuming SegmentBatch) {
+        batch.removeAll()
+        var spare: SegmentBatch? = consume batch
+        batches.withLock { if $0.count < Self.limit { $0.append(spare.take()!) } }
     }
 }

@@ -15,6 +15,8 @@ final class TrackerStage: Sendable {
 
     private let queue = DispatchQueue(label: "finwatch.tracker")
     private let slots = DispatchSemaphore(value: TrackerStage.maximumBatchesInFlight)
+    /// Batches submitted and not yet applied, oldest first (at most `maximumBatchesInFlight`).
+    private let inbox = Mutex<[SegmentBatch]>([])
     /// Touched on `queue` only; the Mutex is what lets the compiler check that (never contended).
     private let state: Mutex<TrackerState>
     private let output: EventStream
@@ -22,9 +24,11 @@ final class TrackerStage: Sendable {
     /// Live only: names the process behind the stuck side of each firing alert. Offline the
     /// sockets in the file are not this host's now, so there is none.
     private let processLookup: ProcessLookup?
+    /// Where applied batches go back to the capture thread.
+    private let pool: BatchPool?
 
     init(configuration: TrackerConfiguration, clock: Pipeline.Clock, output: EventStream,
-         metrics: FinwatchMetrics?, processLookup: ProcessLookup?) {
+         metrics: FinwatchMetrics?, processLookup: ProcessLookup?, pool: BatchPool? = nil) {
         // Live, the index's hash is keyed per run so nobody can aim a flood of 4-tuples at one
         // probe chain; offline a fixed key keeps output (uid order at end of input) reproducible.
         let table = clock == .host
@@ -34,14 +38,24 @@ final class TrackerStage: Sendable {
         self.output = output
         self.metrics = metrics
         self.processLookup = processLookup
+        self.pool = pool
     }
 
     /// Queues a batch of frames for the table.
-    func submit(_ batch: SegmentBatch) {
-        guard !batch.isEmpty else { return }
+    func submit(_ batch: consuming SegmentBatch) {
+        guard !batch.isEmpty else {
+            pool?.give(batch)
+            return
+        }
         slots.wait()
+        // Moved through the inbox rather than captured by the closure: taken out of it, the batch
+        // is uniquely referenced again, so emptying it for reuse keeps its storage.
+        var handed: SegmentBatch? = consume batch
+        inbox.withLock { $0.append(handed.take()!) }
         queue.async { [self] in
+            let batch = inbox.withLock { $0.removeFirst() }
             run { $0.apply(batch) }
+            pool?.give(consume batch)
             slots.signal()
         }
     }
@@ -115,31 +129,13 @@ struct TrackerState: ~Copyable {
     }
 
     /// Every frame of the batch in capture order; the packet clock moves on each, TCP or not.
-    mutating func apply(_ batch: SegmentBatch) {
-        let others = batch.otherFrames
-        var next = 0
-        for index in batch.segments.indices {
-            while next < others.count && others[next].position == index {
-                frameArrived(at: others[next].time)
-                next += 1
-            }
-            frameArrived(at: batch.segments[index].timestamp)
-            table.observe(batch.segments[index], into: &events)
-        }
-        while next < others.count {
-            frameArrived(at: others[next].time)
-            next += 1
-        }
-    }
-
-    private mutating func frameArrived(at time: Timestamp) {
-        if let start = pendingStart {
+    /// The start event, when it still waits, takes the batch's first frame's time.
+    mutating func apply(_ batch: borrowing SegmentBatch) {
+        if let start = pendingStart, let first = batch.firstFrameTime {
             pendingStart = nil
-            events.append(.start(start.at(time)))
+            events.append(.start(start.at(first)))
         }
-        if clock == .packet {
-            table.advance(to: time, into: &events)
-        }
+        table.observe(batch, packetClock: clock == .packet, into: &events)
     }
 
     mutating func advance(to time: Timestamp) { table.advance(to: time, into: &events) }

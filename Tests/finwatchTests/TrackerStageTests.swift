@@ -10,7 +10,8 @@ import Testing
 // tracker's queue replays each batch in capture order, moving the packet clock on every frame,
 // TCP or not. These tests pin that down twice: in-process (`FrameDecoder` → `TrackerState`, no
 // capture filter in the way) and end to end (a pcap written with `PcapFileBuilder`, read by the
-// real binary, so libpcap, the `tcp` capture filter, batching and the output stage all take part).
+// real binary, so libpcap, a capture filter where `--filter` is given, batching and the output
+// stage all take part).
 
 /// Frames and times for the pipeline tests. One connection goes to CLOSE_WAIT at 0.1 s (the resp
 /// side never closes); with `--close-wait-threshold 1s` its alert is due at 1.1 s, and fires on
@@ -292,14 +293,29 @@ struct TrackerStageEndToEndTests {
         #expect(output.packets?["skipped"] as? Int == 1)
     }
 
-    /// UDP and ARP never reach finwatch offline: CONTRACT.md's capture filter is `tcp` (ANDed with
-    /// `--filter`), and libpcap applies it to files too. So they are not seen and cannot move the
-    /// clock: the alert waits for the next TCP frame (5 s). If the filter ever lets other
-    /// protocols through, the in-process tests above say what must happen then.
-    @Test("UDP and ARP are removed by the tcp capture filter: not seen, the alert fires at the next TCP frame",
+    /// Offline without `--filter` no BPF program is installed (CaptureSource.open): UDP and ARP
+    /// frames reach the decoder, are counted as seen and skipped, and move the packet clock like
+    /// any other frame, so the alert fires at their time.
+    @Test("UDP and ARP offline without --filter: seen, skipped, and the alert fires at their time",
+          arguments: [("UDP", StageFixture.udp), ("ARP", StageFixture.arp)])
+    func nonTCPFrame_withoutUserFilter_isSeenAndMovesTheClock(kind: String, frame: [UInt8]) throws {
+        let output = try Self.closeWaitThenOther(frame)
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(output.packets?["seen"] as? Int == 7, "\(kind)")
+        #expect(output.packets?["skipped"] as? Int == 1, "\(kind)")
+        let firing = try #require(output.firing.first, "\(output.lines)")
+        #expect(firing["ts"] as? String == Self.rfc3339(StageFixture.at(2.0)), "\(kind)")
+    }
+
+    /// With `--filter`, libpcap filters the file with `tcp and (…)`, as it would a live capture:
+    /// UDP and ARP never reach finwatch, are not seen and cannot move the clock, so the alert
+    /// waits for the next TCP frame (5 s).
+    @Test("UDP and ARP are removed by tcp and --filter: not seen, the alert fires at the next TCP frame",
           arguments: [("UDP", StageFixture.udp), ("ARP", StageFixture.arp)])
     func filteredFrame_isNotSeen(kind: String, frame: [UInt8]) throws {
-        let output = try Self.closeWaitThenOther(frame)
+        let output = try CaptureRun.run(CaptureRun.pcap(StageFixture.intoCloseWait + [
+            (frame, StageFixture.at(2.0)), (StageFixture.unrelatedSYN, StageFixture.at(5.0)),
+        ]), arguments: ["--close-wait-threshold", "1s", "--filter", "net 198.18.0.0/15"])
         #expect(output.status == 0, "\(output.stderr)")
         #expect(output.packets?["seen"] as? Int == 6, "\(kind)")
         let firing = try #require(output.firing.first, "\(output.lines)")

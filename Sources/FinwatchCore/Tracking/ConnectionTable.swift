@@ -110,6 +110,27 @@ package struct ConnectionTable: ~Copyable {
         }
     }
 
+    /// Every frame of `batch` in capture order. On the packet clock (offline) the clock moves to
+    /// each frame's time before its segment, TCP or not, so a due alert fires at the first frame
+    /// past its deadline whatever connection that frame belongs to.
+    package mutating func observe(_ batch: borrowing SegmentBatch, packetClock: Bool, into events: inout [Event]) {
+        let others = batch.otherFrames
+        var next = 0
+        for index in batch.segments.indices {
+            while next < others.count && others[next].position == index {
+                if packetClock { advance(to: others[next].time, into: &events) }
+                next += 1
+            }
+            let segment = batch.segments[index]
+            if packetClock { advance(to: segment.timestamp, into: &events) }
+            observe(segment, into: &events)
+        }
+        while next < others.count {
+            if packetClock { advance(to: others[next].time, into: &events) }
+            next += 1
+        }
+    }
+
     private mutating func startConnection(_ segment: TCPSegment, key: FlowKey, senderIsA: Bool, hash: UInt64,
                                           into events: inout [Event]) {
         let flags = segment.flags

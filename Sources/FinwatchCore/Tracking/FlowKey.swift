@@ -12,21 +12,16 @@ package struct FlowKey: Hashable, Sendable {
     /// The key of `segment`'s connection; `senderIsA` is `FlowKey.senderIsA(segment)`, which the
     /// caller needs too and so computes once.
     init(_ segment: TCPSegment, senderIsA sourceFirst: Bool) {
-        let (a, ap, b, bp) = sourceFirst
-            ? (segment.source, segment.sourcePort, segment.destination, segment.destinationPort)
-            : (segment.destination, segment.destinationPort, segment.source, segment.sourcePort)
-        aHigh = a.high
-        aLow = a.low
-        bHigh = b.high
-        bLow = b.low
-        aPort = ap
-        bPort = bp
-        isIPv6 = segment.source.isIPv6
+        let (source, destination) = (segment.sourceWords, segment.destinationWords)
+        (aHigh, aLow, aPort, bHigh, bLow, bPort) = sourceFirst
+            ? (source.high, source.low, segment.sourcePort, destination.high, destination.low, segment.destinationPort)
+            : (destination.high, destination.low, segment.destinationPort, source.high, source.low, segment.sourcePort)
+        isIPv6 = segment.isIPv6
     }
 
     static func senderIsA(_ segment: TCPSegment) -> Bool {
-        (segment.source.high, segment.source.low, segment.sourcePort)
-            <= (segment.destination.high, segment.destination.low, segment.destinationPort)
+        let (source, destination) = (segment.sourceWords, segment.destinationWords)
+        return (source.high, source.low, segment.sourcePort) <= (destination.high, destination.low, segment.destinationPort)
     }
 
     var a: Endpoint { Endpoint(ip: address(aHigh, aLow), port: aPort) }
