@@ -13,6 +13,7 @@ usage: finwatch-bench generate --out FILE [--packets N] [--connections N] [--see
        finwatch-bench check-frames [--count N] [--seed S]
        finwatch-bench measure -- COMMAND [ARGUMENT ...]
        finwatch-bench inject FILE --interface IFACE [--rate FRAMES_PER_SECOND]
+       finwatch-bench encode [--count N]
 """
 
 /// Parses `--name value` pairs after the command word; a bare word is returned as a positional.
@@ -109,6 +110,11 @@ func main() throws(BenchError) {
         print("frames_checked=\(result.frames) result=identical",
               "encoder_ns_per_frame=\(Int(result.encoderNanosecondsPerFrame))",
               "framebuilder_ns_per_frame=\(Int(result.builderNanosecondsPerFrame))")
+    case "encode":
+        let count: Int = try number(named, "count", default: 2_000_000)
+        let result = EncodeBench.run(count: count)
+        print("events=\(result.events) bytes_per_event=\(result.bytes / result.events)",
+              "seconds=\(formatted(result.seconds, decimals: 4)) ns_per_event=\(Int(result.nanosecondsPerEvent))")
     case "inject":
         guard let path = positional.first, let interface = named["interface"] else {
             throw .usage("inject needs a FILE and --interface IFACE\n\(usage)")

@@ -56,23 +56,28 @@ package struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
 
     /// Dotted quad for IPv4; RFC 5952 canonical text for IPv6 (lower case, longest zero run as "::").
     package var description: String {
-        var text: [UInt8] = []
-        text.reserveCapacity(39)
-        appendText(to: &text)
-        return String(decoding: text, as: UTF8.self)
+        String(decoding: [UInt8](capacity: IPAddress.maximumTextLength) { appendText(to: &$0) }, as: UTF8.self)
     }
 
-    /// Appends `description`'s text to `out` without building a String: every event carries two
-    /// addresses, and the output thread writes hundreds of thousands of events a second.
-    package func appendText<Sink: ByteSink>(to out: inout Sink) {
+    /// The longest text an address has: eight groups of four hex digits and seven colons.
+    package static let maximumTextLength = 39
+
+    /// Appends `description`'s text to `bytes`.
+    package func appendText(to bytes: inout [UInt8]) {
+        bytes.append(addingCapacity: IPAddress.maximumTextLength) { appendText(to: &$0) }
+    }
+
+    /// Writes `description`'s text (at most 39 bytes) without building a String: every event
+    /// carries two addresses, and the output thread writes hundreds of thousands of events a second.
+    package func appendText(to out: inout OutputSpan<UInt8>) {
         if !isIPv6 {
             let value = UInt32(truncatingIfNeeded: low)
             for shift in stride(from: UInt32(24), through: 0, by: -8) {
-                if shift != 24 { out.put(UInt8(ascii: ".")) }
+                if shift != 24 { out.append(UInt8(ascii: ".")) }
                 let octet = UInt8(truncatingIfNeeded: value >> shift)
-                if octet >= 100 { out.put(UInt8(ascii: "0") &+ octet / 100) }
-                if octet >= 10 { out.put(UInt8(ascii: "0") &+ octet / 10 % 10) }
-                out.put(UInt8(ascii: "0") &+ octet % 10)
+                if octet >= 100 { out.append(UInt8(ascii: "0") &+ octet / 100) }
+                if octet >= 10 { out.append(UInt8(ascii: "0") &+ octet / 10 % 10) }
+                out.append(UInt8(ascii: "0") &+ octet % 10)
             }
             return
         }
@@ -97,20 +102,19 @@ package struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
         index = 0
         while index < 8 {
             if index == bestStart {
-                out.put(UInt8(ascii: ":"))
-                out.put(UInt8(ascii: ":"))
+                out.append(UInt8(ascii: ":"))
+                out.append(UInt8(ascii: ":"))
                 index += bestLength
                 needsColon = false
                 continue
             }
-            if needsColon { out.put(UInt8(ascii: ":")) }
+            if needsColon { out.append(UInt8(ascii: ":")) }
             // Lower-case hex without leading zeros (§4.1, §4.3).
             let group = groups[index]
             var shift = 12
             while shift > 0 && (group >> UInt16(shift)) & 0xf == 0 { shift -= 4 }
             while shift >= 0 {
-                let nibble = UInt8(truncatingIfNeeded: group >> UInt16(shift)) & 0xf
-                out.put(nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ nibble &- 10)
+                out.append(JSONDigits.hex(UInt8(truncatingIfNeeded: group >> UInt16(shift)) & 0xf))
                 shift -= 4
             }
             needsColon = true

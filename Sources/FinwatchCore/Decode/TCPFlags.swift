@@ -11,15 +11,4 @@ package struct TCPFlags: OptionSet, Hashable, Sendable {
     package static let urg = TCPFlags(rawValue: 0x20)
     package static let ece = TCPFlags(rawValue: 0x40)
     package static let cwr = TCPFlags(rawValue: 0x80)
-
-    /// The contract's spelling in a close `sequence`: letters from `S F R P A`, in that order.
-    package var contractLetters: String {
-        var letters = ""
-        if contains(.syn) { letters.append("S") }
-        if contains(.fin) { letters.append("F") }
-        if contains(.rst) { letters.append("R") }
-        if contains(.psh) { letters.append("P") }
-        if contains(.ack) { letters.append("A") }
-        return letters
-    }
 }

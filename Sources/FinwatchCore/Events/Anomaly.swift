@@ -15,8 +15,40 @@ package enum Anomaly: String, Sendable, Hashable, CaseIterable {
     /// libpcap reported drops while this connection was tracked: its record may lack segments.
     case captureDrops = "capture_drops"
 
-    /// Bit for `AnomalySet`.
-    var bit: UInt16 { UInt16(1) << UInt16(Anomaly.allCases.firstIndex(of: self)!) }
+    /// The anomaly whose `bit` is `1 << position`.
+    init?(bitPosition position: Int) {
+        switch position {
+        case 0: self = .finRetransmit
+        case 1: self = .finalAckRetransmit
+        case 2: self = .resetDuringTeardown
+        case 3: self = .timeWaitReuse
+        case 4: self = .timeWaitReset
+        case 5: self = .dataAfterFIN
+        case 6: self = .closeWaitLingering
+        case 7: self = .finWait2Lingering
+        case 8: self = .lastAckLingering
+        case 9: self = .resetOutOfWindow
+        case 10: self = .captureDrops
+        default: return nil
+        }
+    }
+
+    /// Bit for `AnomalySet`: the declaration order, so a set lists its members in that order.
+    var bit: UInt16 {
+        switch self {
+        case .finRetransmit: 1 << 0
+        case .finalAckRetransmit: 1 << 1
+        case .resetDuringTeardown: 1 << 2
+        case .timeWaitReuse: 1 << 3
+        case .timeWaitReset: 1 << 4
+        case .dataAfterFIN: 1 << 5
+        case .closeWaitLingering: 1 << 6
+        case .finWait2Lingering: 1 << 7
+        case .lastAckLingering: 1 << 8
+        case .resetOutOfWindow: 1 << 9
+        case .captureDrops: 1 << 10
+        }
+    }
 }
 
 /// A compact set of anomalies kept per connection (two bytes instead of an array).
@@ -29,8 +61,20 @@ package struct AnomalySet: Hashable, Sendable, Sequence {
     package func contains(_ anomaly: Anomaly) -> Bool { rawValue & anomaly.bit != 0 }
     package var isEmpty: Bool { rawValue == 0 }
 
-    /// Members in the contract's declaration order, so output is stable.
-    package func makeIterator() -> IndexingIterator<[Anomaly]> {
-        Anomaly.allCases.filter { contains($0) }.makeIterator()
+    /// Members in the contract's declaration order, so output is stable. Walks the bits: no
+    /// array per close record.
+    package func makeIterator() -> Iterator { Iterator(remaining: rawValue) }
+
+    package struct Iterator: IteratorProtocol {
+        var remaining: UInt16
+
+        package mutating func next() -> Anomaly? {
+            while remaining != 0 {
+                let position = remaining.trailingZeroBitCount   // the lowest member left
+                remaining &= remaining &- 1
+                if let anomaly = Anomaly(bitPosition: position) { return anomaly }
+            }
+            return nil
+        }
     }
 }

@@ -2,18 +2,16 @@ extension Event {
     /// Appends this event as one JSON line (with its trailing newline) to `buffer`. Field names
     /// and order follow CONTRACT.md; fields beyond the contract come after its own.
     package func appendJSONLine(to buffer: inout [UInt8]) {
-        JSONWriter.appending(to: &buffer) { json in
-            json.beginObject()
+        JSONLine.append(to: &buffer, maximumLength: maximumJSONLength) { out in
             switch self {
-            case .start(let start): start.write(to: &json)
-            case .close(let record): record.write(to: &json)
-            case .alert(let alert): alert.write(to: &json)
-            case .anomaly(let anomaly): anomaly.write(to: &json)
-            case .stats(let stats): stats.write(type: "stats", to: &json)
-            case .stop(let stats): stats.write(type: "stop", to: &json)
+            case .start(let start): start.write(to: &out)
+            case .close(let record): record.write(to: &out)
+            case .alert(let alert): alert.write(to: &out)
+            case .anomaly(let anomaly): anomaly.write(to: &out)
+            case .stats(let stats): stats.write(stop: false, to: &out)
+            case .stop(let stats): stats.write(stop: true, to: &out)
             }
-            json.endObject()
-            json.put(UInt8(ascii: "\n"))
+            out.raw("}\n")
         }
     }
 
@@ -23,174 +21,243 @@ extension Event {
         appendJSONLine(to: &bytes)
         return String(decoding: bytes.dropLast(), as: UTF8.self)
     }
+
+    /// The longest this event's line can be, newline included: reserved before it is written.
+    /// Each bound is the fixed text plus the widest value of every field; the tests write the
+    /// largest events there are and hold them to it.
+    package var maximumJSONLength: Int {
+        switch self {
+        case .start(let start): start.maximumJSONLength
+        case .close(let record): record.maximumJSONLength
+        case .alert(let alert): alert.maximumJSONLength
+        case .anomaly(let anomaly): anomaly.maximumJSONLength
+        case .stats(let stats), .stop(let stats): stats.maximumJSONLength
+        }
+    }
 }
 
-extension JSONWriter {
-    mutating func header(_ type: StaticString, _ time: Timestamp) {
-        key("type"); literal(type)
-        key("ts"); timestamp(time)
-    }
+/// Widths the bounds are made of.
+private enum Widest {
+    /// `{"type":"anomaly","ts":"…"` and the closing `}\n`.
+    static let header = 64
+    /// uid, community_id, orig, resp, handshake_seen with their keys (239 at most).
+    static let identity = 256
+    /// An unsigned or signed 64-bit integer.
+    static let integer = 20
+    /// `milliseconds` and a comma.
+    static let milliseconds = 19
+    /// `{"from":"orig","flags":"SFRPA","ms":…},` (57 at most).
+    static let sequenceStep = 64
+}
 
-    mutating func endpoint(_ endpoint: Endpoint) {
-        beginObject()
-        key("ip"); address(endpoint.ip)
-        key("port"); int(endpoint.port)
-        endObject()
+extension OutputSpan where Element == UInt8 {
+    /// `{"type":"close","ts":"…"`: the start of every line.
+    mutating func header(_ type: StaticString, _ time: Timestamp) {
+        raw(#"{"type":""#)
+        raw(type)
+        raw(#"","ts":"#)
+        timestamp(time)
     }
 
     mutating func identity(_ identity: ConnectionIdentity) {
-        key("uid"); separate()
-        put(UInt8(ascii: "\""))
-        put(UInt8(ascii: "C"))
-        appendDecimal(identity.uidNumber)
-        put(UInt8(ascii: "\""))
-        key("community_id"); separate()
-        put(UInt8(ascii: "\""))
+        raw(#","uid":"C"#)
+        decimal(identity.uidNumber)
+        raw(#"","community_id":""#)
         CommunityID.append(identity.orig, identity.resp, seed: 0, to: &self)
-        put(UInt8(ascii: "\""))
-        key("orig"); endpoint(identity.orig)
-        key("resp"); endpoint(identity.resp)
-        key("handshake_seen"); bool(identity.handshakeSeen)
+        raw(#"","orig":{"ip":"#)
+        address(identity.orig.ip)
+        raw(#","port":"#)
+        decimal(UInt64(identity.orig.port))
+        raw(#"},"resp":{"ip":"#)
+        address(identity.resp.ip)
+        raw(#","port":"#)
+        decimal(UInt64(identity.resp.port))
+        raw(#"},"handshake_seen":"#)
+        bool(identity.handshakeSeen)
     }
 
     mutating func intervals(_ values: [Int64]) {
-        beginArray()
-        for value in values { milliseconds(value) }
-        endArray()
+        append(UInt8(ascii: "["))
+        for (index, value) in values.enumerated() {
+            if index > 0 { append(UInt8(ascii: ",")) }
+            milliseconds(value)
+        }
+        append(UInt8(ascii: "]"))
+    }
+
+    /// The contract's flag letters for a close `sequence`: from `S F R P A`, in that order.
+    mutating func contractLetters(_ flags: TCPFlags) {
+        if flags.contains(.syn) { append(UInt8(ascii: "S")) }
+        if flags.contains(.fin) { append(UInt8(ascii: "F")) }
+        if flags.contains(.rst) { append(UInt8(ascii: "R")) }
+        if flags.contains(.psh) { append(UInt8(ascii: "P")) }
+        if flags.contains(.ack) { append(UInt8(ascii: "A")) }
     }
 }
 
 extension CloseRecord {
-    func write(to json: inout JSONWriter) {
-        json.header("close", time)
-        json.identity(identity)
-        json.key("close"); json.trusted(close.rawValue)
-        json.key("active_closer"); json.trusted(activeCloser?.rawValue)
-        json.key("reset_by"); json.trusted(resetBy?.rawValue)
-        json.key("reset_state"); json.trusted(resetState?.rawValue)
-        json.key("states"); json.beginObject()
-        json.key("orig"); json.trusted(origState.rawValue)
-        json.key("resp"); json.trusted(respState.rawValue)
-        json.endObject()
-        json.key("durations_ms"); json.beginObject()
-        json.key("fin_wait_1"); json.milliseconds(durations.finWait1)
-        json.key("fin_wait_2"); json.milliseconds(durations.finWait2)
-        json.key("close_wait"); json.milliseconds(durations.closeWait)
-        json.key("last_ack"); json.milliseconds(durations.lastAck)
-        json.key("teardown"); json.milliseconds(durations.teardown)
-        json.key("lifetime"); json.milliseconds(durations.lifetime)
-        json.endObject()
-        json.key("retransmits"); json.beginObject()
-        json.key("orig_fin"); json.int(origFINRetransmits)
-        json.key("resp_fin"); json.int(respFINRetransmits)
-        json.key("final_ack"); json.int(finalAckRetransmits)
-        json.endObject()
-        json.key("anomalies"); json.beginArray()
-        for anomaly in anomalies { json.trusted(anomaly.rawValue) }
-        json.endArray()
-        json.key("sequence"); json.beginArray()
-        for step in sequence {
-            json.beginObject()
-            json.key("from"); json.trusted(step.from.rawValue)
-            json.key("flags"); json.trusted(step.flags.contractLetters)
-            json.key("ms"); json.milliseconds(step.offset)
-            json.endObject()
+    var maximumJSONLength: Int {
+        Widest.header + Widest.identity + 768 + Widest.sequenceStep * sequence.count
+            + Widest.milliseconds * (origFINIntervals.count + respFINIntervals.count)
+            + (endedBy.map(JSONLine.escapedLength) ?? 0)
+    }
+
+    func write(to out: inout OutputSpan<UInt8>) {
+        out.header("close", time)
+        out.identity(identity)
+        out.raw(#","close":"#); out.trusted(close.rawValue)
+        out.raw(#","active_closer":"#); out.trusted(activeCloser?.rawValue)
+        out.raw(#","reset_by":"#); out.trusted(resetBy?.rawValue)
+        out.raw(#","reset_state":"#); out.trusted(resetState?.rawValue)
+        out.raw(#","states":{"orig":"#); out.trusted(origState.rawValue)
+        out.raw(#","resp":"#); out.trusted(respState.rawValue)
+        out.raw(#"},"durations_ms":{"fin_wait_1":"#); out.milliseconds(durations.finWait1)
+        out.raw(#","fin_wait_2":"#); out.milliseconds(durations.finWait2)
+        out.raw(#","close_wait":"#); out.milliseconds(durations.closeWait)
+        out.raw(#","last_ack":"#); out.milliseconds(durations.lastAck)
+        out.raw(#","teardown":"#); out.milliseconds(durations.teardown)
+        out.raw(#","lifetime":"#); out.milliseconds(durations.lifetime)
+        out.raw(#"},"retransmits":{"orig_fin":"#); out.int(origFINRetransmits)
+        out.raw(#","resp_fin":"#); out.int(respFINRetransmits)
+        out.raw(#","final_ack":"#); out.int(finalAckRetransmits)
+        out.raw(#"},"anomalies":["#)
+        var first = true
+        for anomaly in anomalies {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.trusted(anomaly.rawValue)
+            first = false
         }
-        json.endArray()
-        if sequenceTruncated { json.key("sequence_truncated"); json.bool(true) }
-        json.key("history"); json.trusted(history)
-        json.key("packets"); json.beginObject()
-        json.key("orig"); json.int(origPackets)
-        json.key("resp"); json.int(respPackets)
-        json.endObject()
+        out.raw(#"],"sequence":["#)
+        for (index, step) in sequence.enumerated() {
+            out.raw(index == 0 ? #"{"from":""# : #",{"from":""#)
+            out.raw(step.from == .orig ? "orig" : "resp")
+            out.raw(#"","flags":""#)
+            out.contractLetters(step.flags)
+            out.raw(#"","ms":"#)
+            out.milliseconds(step.offset)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
+        if sequenceTruncated { out.raw(#","sequence_truncated":true"#) }
+        out.raw(#","history":"#); out.trusted(history)
+        out.raw(#","packets":{"orig":"#); out.int(origPackets)
+        out.raw(#","resp":"#); out.int(respPackets)
+        out.append(UInt8(ascii: "}"))
         if !origFINIntervals.isEmpty || !respFINIntervals.isEmpty {
-            json.key("fin_retransmit_intervals_ms"); json.beginObject()
-            json.key("orig"); json.intervals(origFINIntervals)
-            json.key("resp"); json.intervals(respFINIntervals)
-            json.endObject()
+            out.raw(#","fin_retransmit_intervals_ms":{"orig":"#); out.intervals(origFINIntervals)
+            out.raw(#","resp":"#); out.intervals(respFINIntervals)
+            out.append(UInt8(ascii: "}"))
         }
-        if let endedBy { json.key("ended_by"); json.string(endedBy) }
+        if let endedBy { out.raw(#","ended_by":"#); out.string(endedBy) }
     }
 }
 
 extension AlertEvent {
-    func write(to json: inout JSONWriter) {
-        json.header("alert", time)
-        json.identity(identity)
-        json.key("alert"); json.trusted(alert.rawValue)
-        json.key("status"); json.trusted(status.rawValue)
-        json.key("side"); json.trusted(side.rawValue)
-        json.key("state"); json.trusted(state.rawValue)
-        json.key("since"); json.timestamp(since)
-        json.key("duration_ms"); json.milliseconds(duration)
-        json.key("threshold_ms"); json.milliseconds(threshold)
+    var maximumJSONLength: Int {
+        Widest.header + Widest.identity + 512
+            + (process.map { JSONLine.escapedLength($0.comm) + ($0.unit.map(JSONLine.escapedLength) ?? 0) } ?? 0)
+    }
+
+    func write(to out: inout OutputSpan<UInt8>) {
+        out.header("alert", time)
+        out.identity(identity)
+        out.raw(#","alert":"#); out.trusted(alert.rawValue)
+        out.raw(#","status":"#); out.trusted(status.rawValue)
+        out.raw(#","side":"#); out.trusted(side.rawValue)
+        out.raw(#","state":"#); out.trusted(state.rawValue)
+        out.raw(#","since":"#); out.timestamp(since)
+        out.raw(#","duration_ms":"#); out.milliseconds(duration)
+        out.raw(#","threshold_ms":"#); out.milliseconds(threshold)
         if let process {
-            json.key("process"); json.beginObject()
-            json.key("pid"); json.int(process.pid)
-            json.key("comm"); json.string(process.comm)
-            json.key("unit"); json.string(process.unit)
-            json.key("kernel_confirmed"); json.bool(process.kernelConfirmed)
-            json.endObject()
+            out.raw(#","process":{"pid":"#); out.int(process.pid)
+            out.raw(#","comm":"#); out.string(process.comm)
+            out.raw(#","unit":"#); out.string(process.unit)
+            out.raw(#","kernel_confirmed":"#); out.bool(process.kernelConfirmed)
+            out.append(UInt8(ascii: "}"))
         }
-        if let resolvedTo { json.key("resolved_to"); json.trusted(resolvedTo.rawValue) }
+        if let resolvedTo { out.raw(#","resolved_to":"#); out.trusted(resolvedTo.rawValue) }
     }
 }
 
 extension AnomalyEvent {
-    func write(to json: inout JSONWriter) {
-        json.header("anomaly", time)
-        json.identity(identity)
-        json.key("anomaly"); json.trusted(anomaly.rawValue)
-        if let side { json.key("side"); json.trusted(side.rawValue) }
-        if let state { json.key("state"); json.trusted(state.rawValue) }
-        if let count { json.key("count"); json.int(count) }
-        if !intervals.isEmpty { json.key("intervals_ms"); json.intervals(intervals) }
-        if let detail { json.key("detail"); json.string(detail) }
+    var maximumJSONLength: Int {
+        Widest.header + Widest.identity + 256 + Widest.milliseconds * intervals.count
+            + (detail.map(JSONLine.escapedLength) ?? 0)
+    }
+
+    func write(to out: inout OutputSpan<UInt8>) {
+        out.header("anomaly", time)
+        out.identity(identity)
+        out.raw(#","anomaly":"#); out.trusted(anomaly.rawValue)
+        if let side { out.raw(#","side":"#); out.trusted(side.rawValue) }
+        if let state { out.raw(#","state":"#); out.trusted(state.rawValue) }
+        if let count { out.raw(#","count":"#); out.int(count) }
+        if !intervals.isEmpty { out.raw(#","intervals_ms":"#); out.intervals(intervals) }
+        if let detail { out.raw(#","detail":"#); out.string(detail) }
     }
 }
 
 extension RunStart {
-    func write(to json: inout JSONWriter) {
-        json.header("start", time)
-        json.key("version"); json.string(version)
-        json.key("source"); json.string(source)
-        json.key("source_kind"); json.string(sourceKind)
-        json.key("filter"); json.string(filter)
-        json.key("link_type"); json.string(linkType)
-        json.key("thresholds"); json.beginObject()
-        for (name, nanoseconds) in thresholds {
-            json.key(dynamic: name + "_ms"); json.milliseconds(nanoseconds)
+    var maximumJSONLength: Int {
+        var length = Widest.header + 256
+        for text in [version, source, sourceKind, filter, linkType ?? ""] { length += JSONLine.escapedLength(text) }
+        for threshold in thresholds { length += JSONLine.escapedLength(threshold.name) + 8 + Widest.milliseconds }
+        return length
+    }
+
+    func write(to out: inout OutputSpan<UInt8>) {
+        out.header("start", time)
+        out.raw(#","version":"#); out.string(version)
+        out.raw(#","source":"#); out.string(source)
+        out.raw(#","source_kind":"#); out.string(sourceKind)
+        out.raw(#","filter":"#); out.string(filter)
+        out.raw(#","link_type":"#); out.string(linkType)
+        out.raw(#","thresholds":{"#)
+        for (index, threshold) in thresholds.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.string(threshold.name + "_ms")
+            out.append(UInt8(ascii: ":"))
+            out.milliseconds(threshold.nanoseconds)
         }
-        json.endObject()
-        json.key("max_connections"); json.int(maxConnections)
+        out.raw(#"},"max_connections":"#); out.int(maxConnections)
     }
 }
 
 extension RunStats {
-    func write(type: StaticString, to json: inout JSONWriter) {
-        json.header(type, time)
-        json.key("packets"); json.beginObject()
-        json.key("seen"); json.int(packetsSeen)
-        json.key("decoded"); json.int(packetsDecoded)
-        json.key("malformed"); json.int(packetsMalformed)
-        json.key("skipped"); json.int(packetsSkipped)
-        json.key("duplicate"); json.int(packetsDuplicate)
-        json.endObject()
-        json.key("connections_tracked"); json.int(connectionsTracked)
-        json.key("endpoints"); json.beginObject()
-        for state in EndpointState.allCases {
-            json.key(dynamic: state.rawValue); json.int(endpointsByState[state] ?? 0)
+    var maximumJSONLength: Int {
+        Widest.header + 640 + EndpointState.allCases.count * (16 + Widest.integer)
+            + (reason.map(JSONLine.escapedLength) ?? 0)
+    }
+
+    func write(stop: Bool, to out: inout OutputSpan<UInt8>) {
+        out.header(stop ? "stop" : "stats", time)
+        out.raw(#","packets":{"seen":"#); out.int(packetsSeen)
+        out.raw(#","decoded":"#); out.int(packetsDecoded)
+        out.raw(#","malformed":"#); out.int(packetsMalformed)
+        out.raw(#","skipped":"#); out.int(packetsSkipped)
+        out.raw(#","duplicate":"#); out.int(packetsDuplicate)
+        out.raw(#"},"connections_tracked":"#); out.int(connectionsTracked)
+        out.raw(#","endpoints":{"#)
+        for (index, state) in EndpointState.allCases.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.trusted(state.rawValue)
+            out.append(UInt8(ascii: ":"))
+            out.int(endpointsByState[state] ?? 0)
         }
-        json.endObject()
-        json.key("events_written"); json.int(eventsWritten)
-        json.key("write_errors"); json.int(writeErrors)
-        json.key("lines_dropped"); json.int(linesDropped)
-        json.key("capture"); json.beginObject()
-        json.key("received"); captureReceived.map { json.int($0) } ?? json.null()
-        json.key("drops_kernel"); dropsKernel.map { json.int($0) } ?? json.null()
-        json.key("drops_interface"); dropsInterface.map { json.int($0) } ?? json.null()
-        json.endObject()
-        json.key("evictions"); json.int(evictions)
-        if let reason { json.key("reason"); json.string(reason) }
+        out.raw(#"},"events_written":"#); out.int(eventsWritten)
+        out.raw(#","write_errors":"#); out.int(writeErrors)
+        out.raw(#","lines_dropped":"#); out.int(linesDropped)
+        out.raw(#","capture":{"received":"#); out.optionalInt(captureReceived)
+        out.raw(#","drops_kernel":"#); out.optionalInt(dropsKernel)
+        out.raw(#","drops_interface":"#); out.optionalInt(dropsInterface)
+        out.raw(#"},"evictions":"#); out.int(evictions)
+        if let reason { out.raw(#","reason":"#); out.string(reason) }
+    }
+}
+
+extension OutputSpan where Element == UInt8 {
+    /// `int`, or `null`.
+    mutating func optionalInt(_ value: UInt64?) {
+        if let value { decimal(value) } else { raw("null") }
     }
 }

@@ -35,24 +35,38 @@ package enum SHA1 {
         return h
     }
 
-    /// One 64-byte block into the state (§6.1.2).
+    /// One 64-byte block into the state (§6.1.2). The message schedule is kept in sixteen words
+    /// (W(t) replaces W(t-16) as it is made), and each group of twenty rounds has its own loop
+    /// rather than a switch in every round: one digest per event, so this is on the output's path.
     static func compress(_ h: inout State, _ block: InlineArray<16, UInt32>) {
-        var w = InlineArray<80, UInt32>(repeating: 0)   // on the stack: one digest per event
-        for t in 0..<16 { w[t] = block[t] }
-        for t in 16..<80 { w[t] = rotate(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1) }
+        var w = block
         var (a, b, c, d, e) = h
-        for t in 0..<80 {
-            let f: UInt32, k: UInt32
-            switch t {
-            case 0..<20: (f, k) = ((b & c) | (~b & d), 0x5A82_7999)
-            case 20..<40: (f, k) = (b ^ c ^ d, 0x6ED9_EBA1)
-            case 40..<60: (f, k) = ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC)
-            default: (f, k) = (b ^ c ^ d, 0xCA62_C1D6)
-            }
-            let temp = rotate(a, 5) &+ f &+ e &+ k &+ w[t]
+        for t in 0..<20 {
+            let temp = rotate(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ schedule(&w, t)
+            (e, d, c, b, a) = (d, c, rotate(b, 30), a, temp)
+        }
+        for t in 20..<40 {
+            let temp = rotate(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ schedule(&w, t)
+            (e, d, c, b, a) = (d, c, rotate(b, 30), a, temp)
+        }
+        for t in 40..<60 {
+            let temp = rotate(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ schedule(&w, t)
+            (e, d, c, b, a) = (d, c, rotate(b, 30), a, temp)
+        }
+        for t in 60..<80 {
+            let temp = rotate(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ schedule(&w, t)
             (e, d, c, b, a) = (d, c, rotate(b, 30), a, temp)
         }
         h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
+    }
+
+    /// W(t) of the schedule, made in place of W(t-16) from t = 16 on.
+    @inline(__always)
+    private static func schedule(_ w: inout InlineArray<16, UInt32>, _ t: Int) -> UInt32 {
+        if t < 16 { return w[t] }
+        let word = rotate(w[(t &- 3) & 15] ^ w[(t &- 8) & 15] ^ w[(t &- 14) & 15] ^ w[t & 15], 1)
+        w[t & 15] = word
+        return word
     }
 
     /// The state's 20 bytes, big-endian.
@@ -68,40 +82,51 @@ package enum SHA1 {
         return out
     }
 
+    @inline(__always)
     private static func rotate(_ x: UInt32, _ n: UInt32) -> UInt32 { x << n | x >> (32 - n) }
-
-    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     /// Standard base64 with `=` padding (RFC 4648 §4).
     package static func base64(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        appendBase64(count: bytes.count, byte: { bytes[$0] }, to: &out)
-        return String(decoding: out, as: UTF8.self)
+        let length = (bytes.count + 2) / 3 * 4
+        return String(decoding: [UInt8](capacity: length) { out in
+            appendBase64(count: bytes.count, byte: { bytes[$0] }, to: &out)
+        }, as: UTF8.self)
     }
 
-    /// Appends the base64 text of a digest straight to `out` (28 bytes, no intermediate arrays).
-    package static func appendBase64<Sink: ByteSink>(of h: State, to out: inout Sink) {
+    /// Writes the base64 text of a digest (28 bytes, no intermediate arrays).
+    package static func appendBase64(of h: State, to out: inout OutputSpan<UInt8>) {
         let words: InlineArray<5, UInt32> = [h.0, h.1, h.2, h.3, h.4]
         appendBase64(count: 20, byte: { UInt8(truncatingIfNeeded: words[$0 >> 2] >> UInt32(24 - 8 * ($0 & 3))) }, to: &out)
     }
 
-    private static func appendBase64<Sink: ByteSink>(count: Int, byte: (Int) -> UInt8, to out: inout Sink) {
-        let alphabet = Self.alphabet
-        do {
-            var i = 0
-            while i < count {
-                let remaining = count - i
-                let b0 = UInt32(byte(i))
-                let b1 = remaining > 1 ? UInt32(byte(i + 1)) : 0
-                let b2 = remaining > 2 ? UInt32(byte(i + 2)) : 0
-                let triple = b0 << 16 | b1 << 8 | b2
-                out.put(alphabet[Int(triple >> 18 & 63)])
-                out.put(alphabet[Int(triple >> 12 & 63)])
-                out.put(remaining > 1 ? alphabet[Int(triple >> 6 & 63)] : UInt8(ascii: "="))
-                out.put(remaining > 2 ? alphabet[Int(triple & 63)] : UInt8(ascii: "="))
-                i += 3
-            }
+    @inline(__always)
+    private static func appendBase64(count: Int, byte: (Int) -> UInt8, to out: inout OutputSpan<UInt8>) {
+        var i = 0
+        while i < count {
+            let remaining = count - i
+            let b0 = UInt32(byte(i))
+            let b1 = remaining > 1 ? UInt32(byte(i + 1)) : 0
+            let b2 = remaining > 2 ? UInt32(byte(i + 2)) : 0
+            let triple = b0 << 16 | b1 << 8 | b2
+            out.append(letter(triple >> 18))
+            out.append(letter(triple >> 12))
+            out.append(remaining > 1 ? letter(triple >> 6) : UInt8(ascii: "="))
+            out.append(remaining > 2 ? letter(triple) : UInt8(ascii: "="))
+            i += 3
+        }
+    }
+
+    /// The base64 letter for the low six bits of `bits`, computed rather than looked up in a
+    /// global table (whose access costs a lazy-initialisation check and a retain).
+    @inline(__always)
+    private static func letter(_ bits: UInt32) -> UInt8 {
+        let value = UInt8(truncatingIfNeeded: bits & 63)
+        switch value {
+        case 0..<26: return UInt8(ascii: "A") &+ value
+        case 26..<52: return UInt8(ascii: "a") &+ (value &- 26)
+        case 52..<62: return UInt8(ascii: "0") &+ (value &- 52)
+        case 62: return UInt8(ascii: "+")
+        default: return UInt8(ascii: "/")
         }
     }
 }

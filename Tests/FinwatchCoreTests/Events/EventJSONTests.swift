@@ -35,9 +35,23 @@ struct EventJSONTests {
           arguments: [(Int64(0), "0.0"), (1_000, "0.001"), (1_500_000, "1.5"), (2_500_000_000, "2500.0"),
                       (999, "0.0"), (123_456_789, "123.456"), (-5, "0.0")])
     func milliseconds(nanoseconds: Int64, text: String) {
-        var json = JSONWriter()
-        json.milliseconds(nanoseconds)
-        #expect(String(decoding: json.bytes, as: UTF8.self) == text)
+        #expect(JSONText.written { $0.milliseconds(nanoseconds) } == text)
+    }
+
+    @Test("milliseconds: every width of the fraction, and the widest value", arguments: [
+        (Int64(10_000), "0.01"), (100_000, "0.1"), (110_000, "0.11"), (101_000, "0.101"), (1_000_000, "1.0"),
+        (12_345_678_000, "12345.678"), (Int64.max, "9223372036854.775"),
+    ])
+    func millisecondsWidths(nanoseconds: Int64, text: String) {
+        #expect(JSONText.written { $0.milliseconds(nanoseconds) } == text)
+    }
+
+    @Test("decimals of every width", arguments: [UInt64(0), 9, 10, 99, 100, 65_535, 1_000_000, 104_857,
+                                                 9_999_999_999, UInt64.max])
+    func decimals(value: UInt64) {
+        #expect(JSONText.written { $0.decimal(value) } == String(value))
+        #expect(JSONText.written { $0.int(-Int64(truncatingIfNeeded: value % 1_000_000_007)) }
+                == String(-Int64(truncatingIfNeeded: value % 1_000_000_007)))
     }
 
     @Test("RFC 3339 with microseconds, UTC", arguments: [
@@ -51,9 +65,7 @@ struct EventJSONTests {
     }
 
     @Test func stringsAreEscaped() {
-        var json = JSONWriter()
-        json.string("a\"b\\c\nd\u{01}é")
-        #expect(String(decoding: json.bytes, as: UTF8.self) == #""a\"b\\c\nd\u0001é""#)
+        #expect(JSONText.written { $0.string("a\"b\\c\nd\u{01}é") } == #""a\"b\\c\nd\u0001é""#)
     }
 
     @Test func alertEvent_carriesProcessWhenKnown() {

@@ -68,12 +68,12 @@ struct AddressTextTests {
     }
 
     @Test func jsonAddress_isTheTextQuoted() {
-        var json = JSONWriter()
-        json.beginArray()
-        json.address(IPAddress("2001:DB8:0:0:1:0:0:1")!)
-        json.address(IPAddress("10.100.1.9")!)
-        json.endArray()
-        #expect(String(decoding: json.bytes, as: UTF8.self) == #"["2001:db8::1:0:0:1","10.100.1.9"]"#)
+        let text = JSONText.written { out in
+            out.address(IPAddress("2001:DB8:0:0:1:0:0:1")!)
+            out.append(UInt8(ascii: ","))
+            out.address(IPAddress("10.100.1.9")!)
+        }
+        #expect(text == #""2001:db8::1:0:0:1","10.100.1.9""#)
     }
 }
 

@@ -1,0 +1,99 @@
+import Testing
+@testable import FinwatchCore
+
+/// What a few JSON primitives write, as text (the encoder writes into an OutputSpan only).
+enum JSONText {
+    static func written(_ body: (inout OutputSpan<UInt8>) -> Void) -> String {
+        var bytes: [UInt8] = []
+        JSONLine.append(to: &bytes, maximumLength: 4096, body)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Every line is written into space reserved once for its worst case (`maximumJSONLength`): a
+/// bound too small would trap in OutputSpan's check. These are the widest events finwatch can
+/// make, every field at its longest, held to their bounds.
+@Suite("JSON lines: reserved lengths")
+struct JSONBoundsTests {
+    static let widestAddress = IPAddress(ipv6High: .max, low: .max)   // ffff:…:ffff, 39 characters
+    static let identity = ConnectionIdentity(
+        uidNumber: .max, orig: Endpoint(ip: widestAddress, port: .max),
+        resp: Endpoint(ip: IPAddress(ipv6High: .max, low: .max - 1), port: .max), handshakeSeen: false)
+    /// Every byte escaped to six.
+    static let hostile = String(repeating: "\u{01}", count: 300)
+    static let latest = Timestamp(nanoseconds: .max)
+    static let earliest = Timestamp(nanoseconds: .min)
+
+    static func holds(_ event: Event) {
+        let line = event.jsonLine
+        #expect(line.utf8.count + 1 <= event.maximumJSONLength, "\(line.utf8.count + 1) > \(event.maximumJSONLength)")
+    }
+
+    @Test func widestClose_fitsItsBound() {
+        var record = CloseRecord(time: Self.latest, identity: Self.identity, close: .resetAfterFIN)
+        record.activeCloser = .both
+        record.resetBy = .resp
+        record.resetState = .synReceived
+        record.origState = .synReceived
+        record.respState = .synReceived
+        record.durations = TeardownDurations(finWait1: .max, finWait2: .max, closeWait: .max, lastAck: .max,
+                                             teardown: .max, lifetime: .max)
+        record.origFINRetransmits = .min
+        record.respFINRetransmits = .min
+        record.finalAckRetransmits = .min
+        record.anomalies = AnomalySet(Anomaly.allCases)
+        record.sequence = Array(repeating: SequenceStep(from: .resp, flags: TCPFlags(rawValue: 0xFF), offset: .max),
+                                count: Teardown.maxSteps)
+        record.sequenceTruncated = true
+        record.history = String(repeating: "I", count: 24)
+        record.origPackets = .min
+        record.respPackets = .min
+        record.origFINIntervals = Array(repeating: .max, count: Teardown.maxIntervals)
+        record.respFINIntervals = Array(repeating: .max, count: Teardown.maxIntervals)
+        record.endedBy = Self.hostile
+        Self.holds(.close(record))
+        record.endedBy = nil
+        record.time = Self.earliest
+        Self.holds(.close(record))
+    }
+
+    @Test func widestAlert_fitsItsBound() {
+        var alert = AlertEvent(time: Self.latest, identity: Self.identity, alert: .finWait2Lingering, status: .resolved,
+                               side: .resp, since: Self.earliest, duration: .max, threshold: .max)
+        alert.process = ProcessInfo(pid: .min, comm: Self.hostile, unit: Self.hostile, kernelConfirmed: false)
+        alert.resolvedTo = .synReceived
+        Self.holds(.alert(alert))
+    }
+
+    @Test func widestAnomaly_fitsItsBound() {
+        let anomaly = AnomalyEvent(time: Self.latest, identity: Self.identity, anomaly: .resetDuringTeardown, side: .resp,
+                                   count: .min, intervals: Array(repeating: .max, count: Teardown.maxIntervals),
+                                   state: .synReceived, detail: Self.hostile)
+        Self.holds(.anomaly(anomaly))
+    }
+
+    @Test func widestStartStatsAndStop_fitTheirBounds() {
+        let start = RunStart(time: Self.latest, version: Self.hostile, sourceKind: Self.hostile, source: Self.hostile,
+                             filter: Self.hostile, linkType: Self.hostile,
+                             thresholds: [(Self.hostile, .max), ("close_wait", .max)], maxConnections: .min)
+        Self.holds(.start(start))
+        var stats = RunStats(time: Self.latest)
+        stats.packetsSeen = .max
+        stats.packetsDecoded = .max
+        stats.packetsMalformed = .max
+        stats.packetsSkipped = .max
+        stats.packetsDuplicate = .max
+        stats.connectionsTracked = .min
+        for state in EndpointState.allCases { stats.endpointsByState[state] = .min }
+        stats.eventsWritten = .max
+        stats.writeErrors = .max
+        stats.linesDropped = .max
+        stats.captureReceived = .max
+        stats.dropsKernel = .max
+        stats.dropsInterface = .max
+        stats.evictions = .max
+        stats.reason = Self.hostile
+        Self.holds(.stats(stats))
+        Self.holds(.stop(stats))
+    }
+}
