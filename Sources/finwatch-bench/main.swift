@@ -14,6 +14,7 @@ usage: finwatch-bench generate --out FILE [--packets N] [--connections N] [--see
        finwatch-bench measure -- COMMAND [ARGUMENT ...]
        finwatch-bench inject FILE --interface IFACE [--rate FRAMES_PER_SECOND]
        finwatch-bench encode [--count N]
+       finwatch-bench track FILE [--runs N]
 """
 
 /// Parses `--name value` pairs after the command word; a bare word is returned as a positional.
@@ -115,6 +116,13 @@ func main() throws(BenchError) {
         let result = EncodeBench.run(count: count)
         print("events=\(result.events) bytes_per_event=\(result.bytes / result.events)",
               "seconds=\(formatted(result.seconds, decimals: 4)) ns_per_event=\(Int(result.nanosecondsPerEvent))")
+    case "track":
+        guard let path = positional.first else { throw .usage("track needs a FILE\n\(usage)") }
+        let runs: Int = try number(named, "runs", default: 3)
+        let result = try TrackBench.run(path: path, runs: runs)
+        print("packets=\(result.packets) events=\(result.events)",
+              "seconds=\(result.seconds.map { formatted($0, decimals: 4) }.joined(separator: ","))",
+              "ns_per_packet=\(Int(result.nanosecondsPerPacket))")
     case "inject":
         guard let path = positional.first, let interface = named["interface"] else {
             throw .usage("inject needs a FILE and --interface IFACE\n\(usage)")
