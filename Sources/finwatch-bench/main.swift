@@ -118,7 +118,8 @@ func main() throws(BenchError) {
               "seconds=\(formatted(result.seconds, decimals: 4)) ns_per_event=\(Int(result.nanosecondsPerEvent))")
     case "track":
         guard let path = positional.first else { throw .usage("track needs a FILE\n\(usage)") }
-        let runs: Int = try number(named, "runs", default: 3)
+        // --runs 0 loads the file and tracks nothing: what callgrind subtracts to count the tracker alone.
+        let runs = named["runs"] == "0" ? 0 : try number(named, "runs", default: 3) as Int
         let result = try TrackBench.run(path: path, runs: runs)
         print("packets=\(result.packets) events=\(result.events)",
               "seconds=\(result.seconds.map { formatted($0, decimals: 4) }.joined(separator: ","))",

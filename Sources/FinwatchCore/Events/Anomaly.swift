@@ -52,7 +52,7 @@ package enum Anomaly: String, Sendable, Hashable, CaseIterable {
 }
 
 /// A compact set of anomalies kept per connection (two bytes instead of an array).
-package struct AnomalySet: Hashable, Sendable, Sequence {
+package struct AnomalySet: Hashable, Sendable, Sequence, BitwiseCopyable {
     package var rawValue: UInt16 = 0
     package init() {}
     package init(_ anomalies: [Anomaly]) { for a in anomalies { insert(a) } }

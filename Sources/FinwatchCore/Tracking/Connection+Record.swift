@@ -1,10 +1,9 @@
 extension Connection {
     /// The `close` event for this connection as it stands at `time`.
-    func closeRecord(_ kind: CloseKind, at time: Timestamp, endedBy: String?) -> CloseRecord {
+    func closeRecord(_ kind: CloseKind, at time: Timestamp, endedBy: String?,
+                     teardowns: borrowing TeardownStore) -> CloseRecord {
         var record = CloseRecord(time: time, identity: identity, close: kind)
         record.endedBy = endedBy
-        record.resetBy = teardown?.resetBy
-        record.resetState = teardown?.resetState
         record.origState = orig.state
         record.respState = resp.state
         record.origFINRetransmits = Int(orig.finRetransmits)
@@ -17,7 +16,10 @@ extension Connection {
         record.respPackets = Int(resp.packets)
         record.durations.lifetime = time.nanoseconds(since: firstSeen)
 
-        guard let teardown else { return record }
+        guard teardownNumber != 0 else { return record }
+        let teardown = teardowns[teardownNumber]
+        record.resetBy = teardown.resetBy
+        record.resetState = teardown.resetState
         record.sequence = teardown.steps
         record.sequenceTruncated = teardown.stepsTruncated
         record.origFINIntervals = teardown.finIntervals[0]

@@ -24,7 +24,7 @@ extension Connection {
     /// it, then the transitions. Copying a record out of the table and back costs more than the
     /// transitions themselves.
     mutating func receive(_ segment: TCPSegment, senderIsA: Bool, duplicateWindow: Int64,
-                          into events: inout [Event]) -> Receipt {
+                          teardowns: inout TeardownStore, into events: inout [Event]) -> Receipt {
         var receipt = Receipt(outcome: .tracked, isCopy: false, origBefore: orig.state, respBefore: resp.state,
                               phaseBefore: phase)
         if isCopyOnAnotherInterface(segment, window: duplicateWindow) {
@@ -32,8 +32,48 @@ extension Connection {
             return receipt
         }
         let side: Side = senderIsA == origIsA ? .orig : .resp
-        receipt.outcome = observe(segment, from: side, at: segment.timestamp, into: &events)
+        receipt.outcome = observe(segment, from: side, at: segment.timestamp, teardowns: &teardowns, into: &events)
         return receipt
+    }
+
+    /// `receive` for the common case, which `isPlainSegmentWhileOpen` recognises: no SYN, FIN or
+    /// RST on a connection whose sides are both ESTABLISHED and that has no teardown yet (no FIN
+    /// was sent, so nothing can be acknowledged). Such a segment changes no state; it moves the
+    /// counters, the history and the sequence facts, exactly as `observe` would, without the
+    /// teardown's machinery. Returns false for a copy seen on another interface.
+    mutating func receiveWhileOpen(_ segment: TCPSegment, senderIsA: Bool, duplicateWindow: Int64) -> Bool {
+        if isCopyOnAnotherInterface(segment, window: duplicateWindow) { return false }
+        let side: Side = senderIsA == origIsA ? .orig : .resp
+        if segment.timestamp > lastSeen { lastSeen = segment.timestamp }
+        self[side].packets &+= 1
+        recordHistory(segment, from: side)
+        if segment.flags.contains(.ack) { noteAcknowledgment(segment.acknowledgment, from: side) }
+        self[side].window = segment.window
+        noteSequence(end: segment.sequence + segment.payloadLength, from: side)
+        return true
+    }
+
+    /// Whether `receiveWhileOpen` may take `segment` instead of `receive`.
+    func isPlainSegmentWhileOpen(_ segment: TCPSegment) -> Bool {
+        phase == .open && segment.flags.rawValue & (TCPFlags.syn.rawValue | TCPFlags.fin.rawValue | TCPFlags.rst.rawValue) == 0
+    }
+
+    /// The highest acknowledgment number `side` has sent (its RCV.NXT as seen on the wire).
+    @inline(__always)
+    private mutating func noteAcknowledgment(_ ack: SequenceNumber, from side: Side) {
+        if !self[side].hasAcked || self[side].lastAck < ack {
+            self[side].lastAck = ack
+            self[side].hasAcked = true
+        }
+    }
+
+    /// One past the highest sequence number `side` has sent (SND.NXT as seen on the wire).
+    @inline(__always)
+    private mutating func noteSequence(end: SequenceNumber, from side: Side) {
+        if !self[side].hasSequence || self[side].nextSequence < end {
+            self[side].nextSequence = end
+            self[side].hasSequence = true
+        }
     }
 
     /// On `any`, one segment crossing a veth, a bridge and an uplink is captured on each: the same
@@ -61,17 +101,20 @@ extension Connection {
     /// Applies one segment sent by `side`. Events that belong to this connection alone
     /// (anomalies) are appended to `events`; the table handles what needs the clock or the table.
     mutating func observe(_ segment: TCPSegment, from side: Side, at time: Timestamp,
-                          into events: inout [Event]) -> SegmentOutcome {
+                          teardowns: inout TeardownStore, into events: inout [Event]) -> SegmentOutcome {
         let flags = segment.flags
         let peer = side.peer
         if time > lastSeen { lastSeen = time }
         self[side].packets &+= 1
         recordHistory(segment, from: side)
 
-        if phase == .residue { return observeInResidue(segment, from: side, at: time, into: &events) }
+        if phase == .residue {
+            return observeInResidue(segment, from: side, at: time, teardowns: &teardowns, into: &events)
+        }
 
-        if let teardown, phase == .closing {
-            teardown.append(SequenceStep(from: side, flags: flags, offset: time.nanoseconds(since: teardown.start)))
+        if teardownNumber != 0 && phase == .closing {
+            let start = teardowns[teardownNumber].start
+            teardowns[teardownNumber].append(SequenceStep(from: side, flags: flags, offset: time.nanoseconds(since: start)))
         }
 
         // MARK: Handshake
@@ -88,15 +131,12 @@ extension Connection {
         }
 
         // MARK: Reset
-        if flags.contains(.rst) { return observeReset(segment, from: side, at: time, into: &events) }
+        if flags.contains(.rst) { return observeReset(segment, from: side, at: time, teardowns: &teardowns, into: &events) }
 
         // MARK: Acknowledgment — before the FIN, so a FIN+ACK first acknowledges the peer's FIN.
         if flags.contains(.ack) {
             let ack = segment.acknowledgment
-            if !self[side].hasAcked || self[side].lastAck < ack {
-                self[side].lastAck = ack
-                self[side].hasAcked = true
-            }
+            noteAcknowledgment(ack, from: side)
             if phase == .opening && side == .orig && sawSYNACK && !flags.contains(.syn) {
                 // The third segment of the handshake: both sides are ESTABLISHED.
                 orig.state = .established
@@ -104,18 +144,14 @@ extension Connection {
                 phase = .open
             }
             if self[peer].sentFIN && !self[peer].finAcknowledged && !(ack < self[peer].finSequence + 1) {
-                finAcknowledged(of: peer, at: time)
+                finAcknowledged(of: peer, at: time, teardowns: &teardowns)
             }
         }
         self[side].window = segment.window
 
         // MARK: Sequence space and data
         if !flags.contains(.syn) {
-            let end = segment.sequence + segment.payloadLength + (flags.contains(.fin) ? 1 : 0)
-            if !self[side].hasSequence || self[side].nextSequence < end {
-                self[side].nextSequence = end
-                self[side].hasSequence = true
-            }
+            noteSequence(end: segment.sequence + segment.payloadLength + (flags.contains(.fin) ? 1 : 0), from: side)
         }
         if segment.payloadLength > 0 && self[side].sentFIN
             && !(segment.sequence < self[side].finSequence + 1) && !self[side].reportedDataAfterFIN {
@@ -129,93 +165,93 @@ extension Connection {
 
         // MARK: FIN
         if flags.contains(.fin) {
-            observeFIN(segment, from: side, at: time, into: &events)
+            observeFIN(segment, from: side, at: time, teardowns: &teardowns, into: &events)
         }
 
         if orig.sentFIN && resp.sentFIN && orig.finAcknowledged && resp.finAcknowledged {
-            return .closed(teardown?.crossed == true ? .simultaneous : .normal)
+            return .closed(teardownNumber != 0 && teardowns[teardownNumber].crossed ? .simultaneous : .normal)
         }
         return .tracked
     }
 
     /// The only writer of an endpoint's state after the handshake: stamps when it was entered.
-    mutating func enter(_ state: EndpointState, for side: Side, at time: Timestamp) {
+    mutating func enter(_ state: EndpointState, for side: Side, at time: Timestamp, teardowns: inout TeardownStore) {
         self[side].state = state
-        beginTeardown(at: time).stateSince[side.index] = time
+        teardowns[beginTeardown(at: time, teardowns: &teardowns)].stateSince[side.index] = time
     }
 
-    /// The teardown record, created by the first FIN or RST.
+    /// The number of this connection's teardown, created by the first FIN or RST.
     @discardableResult
-    mutating func beginTeardown(at time: Timestamp) -> Teardown {
-        if let teardown { return teardown }
-        let created = Teardown(start: time, since: firstSeen)
-        teardown = created
+    mutating func beginTeardown(at time: Timestamp, teardowns: inout TeardownStore) -> UInt32 {
+        if teardownNumber != 0 { return teardownNumber }
+        teardownNumber = teardowns.make(start: time, since: firstSeen)
         phase = .closing
-        return created
+        return teardownNumber
     }
 
     // MARK: - FIN
 
     private mutating func observeFIN(_ segment: TCPSegment, from side: Side, at time: Timestamp,
-                                     into events: inout [Event]) {
+                                     teardowns: inout TeardownStore, into events: inout [Event]) {
         let peer = side.peer
         let finSequence = segment.sequence + segment.payloadLength
         if self[side].sentFIN {
             guard finSequence == self[side].finSequence else { return }   // a later FIN: data after FIN, flagged above
             // The same FIN again: a retransmission (a keep-alive carries no FIN, so it never lands here).
-            noteFINRetransmit(from: side, at: time, into: &events)
+            noteFINRetransmit(from: side, at: time, teardowns: &teardowns, into: &events)
             return
         }
-        let isFirstFIN = teardown == nil || teardown?.firstFINSide == nil
-        let teardown = beginTeardown(at: time)
-        if teardown.steps.isEmpty {
-            teardown.append(SequenceStep(from: side, flags: segment.flags, offset: 0))
+        let number = beginTeardown(at: time, teardowns: &teardowns)
+        if teardowns[number].steps.isEmpty {
+            teardowns[number].append(SequenceStep(from: side, flags: segment.flags, offset: 0))
         }
-        if isFirstFIN && teardown.firstFINSide == nil { teardown.firstFINSide = side }
+        if teardowns[number].firstFINSide == nil { teardowns[number].firstFINSide = side }
         self[side].sentFIN = true
         self[side].finSequence = finSequence
-        teardown.finTime[side.index] = time
-        teardown.lastFINCopy[side.index] = time
+        teardowns[number].finTime[side.index] = time
+        teardowns[number].lastFINCopy[side.index] = time
 
         // Did the sender acknowledge the peer's FIN before sending its own? If not, the FINs crossed.
         let acknowledgesPeerFIN = segment.flags.contains(.ack) && self[peer].sentFIN
             && !(segment.acknowledgment < self[peer].finSequence + 1)
         let crossed = self[peer].sentFIN && !acknowledgesPeerFIN && !self[peer].finAcknowledged
-        if crossed { teardown.crossed = true }
+        if crossed { teardowns[number].crossed = true }
 
         switch self[side].state {
         case .synSent, .synReceived, .established:
-            enter(.finWait1, for: side, at: time)           // RFC 9293 §3.6: active close
+            enter(.finWait1, for: side, at: time, teardowns: &teardowns)           // RFC 9293 §3.6: active close
         case .closeWait:
             // The peer's FIN passed us first; if this FIN does not acknowledge it, this side sent
             // its FIN before receiving the peer's: it was FIN_WAIT_1 and is now CLOSING.
-            enter(crossed ? .closing : .lastAck, for: side, at: time)
+            enter(crossed ? .closing : .lastAck, for: side, at: time, teardowns: &teardowns)
         case .finWait1, .finWait2, .closing, .lastAck, .timeWait, .closed:
             break                                           // already sent a FIN: unreachable
         }
         // The FIN is assumed delivered: the receiver's state follows it.
         switch self[peer].state {
         case .synSent, .synReceived, .established:
-            enter(.closeWait, for: peer, at: time)          // passive side: its program must close()
+            enter(.closeWait, for: peer, at: time, teardowns: &teardowns)          // passive side: its program must close()
         case .finWait1:
-            enter(.closing, for: peer, at: time)            // FINs crossed, its own not yet acknowledged
+            enter(.closing, for: peer, at: time, teardowns: &teardowns)            // FINs crossed, its own not yet acknowledged
         case .finWait2:
-            enter(.timeWait, for: peer, at: time)           // RFC 9293 §3.10.7.4: FIN in FIN-WAIT-2
+            enter(.timeWait, for: peer, at: time, teardowns: &teardowns)           // RFC 9293 §3.10.7.4: FIN in FIN-WAIT-2
         case .closeWait, .closing, .lastAck, .timeWait, .closed:
             break
         }
     }
 
-    private mutating func noteFINRetransmit(from side: Side, at time: Timestamp, into events: inout [Event]) {
+    private mutating func noteFINRetransmit(from side: Side, at time: Timestamp, teardowns: inout TeardownStore,
+                                            into events: inout [Event]) {
         self[side].finRetransmits &+= 1
         var intervals: [Int64] = []
-        if let teardown {
-            if let last = teardown.lastFINCopy[side.index],
-               teardown.finIntervals[side.index].count < Teardown.maxIntervals {
-                teardown.finIntervals[side.index].append(time.nanoseconds(since: last))
+        if teardownNumber != 0 {
+            let number = teardownNumber
+            if let last = teardowns[number].lastFINCopy[side.index],
+               teardowns[number].finIntervals[side.index].count < Teardown.maxIntervals {
+                teardowns[number].finIntervals[side.index].append(time.nanoseconds(since: last))
             }
-            teardown.lastFINCopy[side.index] = time
-            intervals = teardown.finIntervals[side.index]
+            teardowns[number].lastFINCopy[side.index] = time
+            intervals = teardowns[number].finIntervals[side.index]
         }
         history.record(.retransmit, from: side)
         anomalies.insert(.finRetransmit)
@@ -228,13 +264,13 @@ extension Connection {
     }
 
     /// The FIN sent by `side` has just been acknowledged by its peer.
-    private mutating func finAcknowledged(of side: Side, at time: Timestamp) {
+    private mutating func finAcknowledged(of side: Side, at time: Timestamp, teardowns: inout TeardownStore) {
         self[side].finAcknowledged = true
-        teardown?.finAckedTime[side.index] = time
+        if teardownNumber != 0 { teardowns[teardownNumber].finAckedTime[side.index] = time }
         switch self[side].state {
-        case .finWait1: enter(.finWait2, for: side, at: time)   // active closer; peer not closed yet
-        case .closing: enter(.timeWait, for: side, at: time)    // FINs crossed; this was the last ACK
-        case .lastAck: enter(.closed, for: side, at: time)      // passive closer done: teardown complete
+        case .finWait1: enter(.finWait2, for: side, at: time, teardowns: &teardowns)   // active closer; peer not closed yet
+        case .closing: enter(.timeWait, for: side, at: time, teardowns: &teardowns)    // FINs crossed; this was the last ACK
+        case .lastAck: enter(.closed, for: side, at: time, teardowns: &teardowns)      // passive closer done: teardown complete
         case .synSent, .synReceived, .established, .finWait2, .closeWait, .timeWait, .closed:
             break                                               // duplicate ACK: no transition
         }
@@ -243,7 +279,7 @@ extension Connection {
     // MARK: - RST
 
     private mutating func observeReset(_ segment: TCPSegment, from side: Side, at time: Timestamp,
-                                       into events: inout [Event]) -> SegmentOutcome {
+                                       teardowns: inout TeardownStore, into events: inout [Event]) -> SegmentOutcome {
         let peer = side.peer
         // RFC 5961 §3: believe an RST only inside the receiver's window. Without an ACK from the
         // receiver yet (a SYN just sent) there is no window to check against.
@@ -276,15 +312,15 @@ extension Connection {
         } else {
             kind = .reset
         }
-        let teardown = beginTeardown(at: time)
-        if teardown.steps.isEmpty {
-            teardown.append(SequenceStep(from: side, flags: segment.flags, offset: 0))
+        let number = beginTeardown(at: time, teardowns: &teardowns)
+        if teardowns[number].steps.isEmpty {
+            teardowns[number].append(SequenceStep(from: side, flags: segment.flags, offset: 0))
         }
-        teardown.resetTime = time
-        teardown.resetBy = side
-        teardown.resetState = resetState
-        if self[side].state != .closed { enter(.closed, for: side, at: time) }
-        if self[peer].state != .closed { enter(.closed, for: peer, at: time) }
+        teardowns[number].resetTime = time
+        teardowns[number].resetBy = side
+        teardowns[number].resetState = resetState
+        if self[side].state != .closed { enter(.closed, for: side, at: time, teardowns: &teardowns) }
+        if self[peer].state != .closed { enter(.closed, for: peer, at: time, teardowns: &teardowns) }
         return .closed(kind)
     }
 
@@ -292,7 +328,7 @@ extension Connection {
 
     /// Late segments on a written connection: TIME_WAIT's business (RFC 9293 §3.10.7.4).
     private mutating func observeInResidue(_ segment: TCPSegment, from side: Side, at time: Timestamp,
-                                           into events: inout [Event]) -> SegmentOutcome {
+                                           teardowns: inout TeardownStore, into events: inout [Event]) -> SegmentOutcome {
         let flags = segment.flags
         let peer = side.peer
         let inTimeWait = orig.state == .timeWait || resp.state == .timeWait
@@ -317,7 +353,7 @@ extension Connection {
         if flags.contains(.fin) && self[side].sentFIN
             && segment.sequence + segment.payloadLength == self[side].finSequence {
             // The final ACK was lost past the capture point: the peer never got it.
-            noteFINRetransmit(from: side, at: time, into: &events)
+            noteFINRetransmit(from: side, at: time, teardowns: &teardowns, into: &events)
             return .tracked
         }
         if flags.contains(.ack) && !flags.contains(.fin) && segment.payloadLength == 0

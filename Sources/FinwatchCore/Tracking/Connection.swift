@@ -11,7 +11,7 @@ struct PackedFlags: Equatable {
 /// One endpoint's view inside a connection record: its inferred state and the sequence facts
 /// the transitions need. 28 bytes: the teardown's times live in `Teardown`, allocated only
 /// once a FIN or RST appears.
-struct EndpointRecord: Equatable {
+struct EndpointRecord: Equatable, BitwiseCopyable {
     var state: EndpointState
     /// Seven facts in one byte (see the accessors below): this struct is paid twice per connection.
     private var facts = PackedFlags()
@@ -41,44 +41,6 @@ struct EndpointRecord: Equatable {
     var scaledWindow: UInt32 { UInt32(window) << UInt32(min(windowScale, 14)) }
 }
 
-/// What exists only once a teardown has begun: phase times, FIN retransmission intervals and
-/// the close sequence. A class so the connection record stays small and a teardown in progress
-/// is mutated in place; one allocation per closing connection, none per packet.
-final class Teardown {
-    /// The first FIN or RST: the zero of the close sequence's `ms`.
-    var start: Timestamp
-    var firstFINSide: Side?
-    // Per side, indexed by `Side.index`: inline, so a teardown is one allocation, not five.
-    var finTime = InlineArray<2, Timestamp?>(repeating: nil)
-    var finAckedTime = InlineArray<2, Timestamp?>(repeating: nil)
-    var lastFINCopy = InlineArray<2, Timestamp?>(repeating: nil)
-    /// When each side entered its current state (for durations, alerts and snapshots).
-    var stateSince: InlineArray<2, Timestamp>
-    var resetTime: Timestamp?
-    /// Who sent the RST that ended the connection, and from which state: needed only for the
-    /// record, which an RST writes at once, so they live here rather than in every record.
-    var resetBy: Side?
-    var resetState: EndpointState?
-    /// Intervals between successive FIN copies per side, ns (the back-off evidence), at most 15.
-    var finIntervals = InlineArray<2, [Int64]>(repeating: [])
-    var steps: [SequenceStep] = []
-    var stepsTruncated = false
-    var crossed = false
-
-    static let maxSteps = 32
-    static let maxIntervals = 15
-
-    init(start: Timestamp, since: Timestamp) {
-        self.start = start
-        stateSince = InlineArray(repeating: since)
-        steps.reserveCapacity(8)   // a four-way close is 4 steps; a longer one grows once or twice
-    }
-
-    func append(_ step: SequenceStep) {
-        if steps.count < Teardown.maxSteps { steps.append(step) } else { stepsTruncated = true }
-    }
-}
-
 extension Side {
     /// 0 for orig, 1 for resp: the index into per-side arrays.
     var index: Int { self == .orig ? 0 : 1 }
@@ -98,8 +60,10 @@ enum RecordPhase: UInt8 {
 }
 
 /// One tracked connection: its key, both endpoints and what the close record will need.
-/// Kept small (about 150 bytes) because hundreds of thousands may be open at once.
-struct Connection {
+/// Kept small (about 150 bytes) because hundreds of thousands may be open at once, and plain
+/// data (no references), so the table's slots are read and written without reference counting
+/// or exclusivity checks on the path every packet takes.
+struct Connection: BitwiseCopyable {
     // Ordered so the record packs without padding: 152 bytes (checked by ConnectionLayoutTests).
     var key: FlowKey
     var phase: RecordPhase
@@ -109,7 +73,8 @@ struct Connection {
     var uidNumber: UInt64
     var firstSeen: Timestamp
     var lastSeen: Timestamp
-    var teardown: Teardown?
+    /// This connection's entry in the table's `TeardownStore` once a FIN or RST appeared; 0 before.
+    var teardownNumber: UInt32 = 0
     var history = History()
     var generation: UInt32
     /// The interface of the last segment (`UInt32.max` when the capture does not say).
@@ -146,8 +111,8 @@ struct Connection {
     /// One side's record, mutated in place: with a plain `set`, every `self[side].x = y` of the
     /// transitions copied the 28-byte record out and back.
     subscript(side: Side) -> EndpointRecord {
-        get { side == .orig ? orig : resp }
-        _modify {
+        @inline(__always) get { side == .orig ? orig : resp }
+        @inline(__always) _modify {
             if side == .orig { yield &orig } else { yield &resp }
         }
     }
@@ -160,5 +125,7 @@ struct Connection {
     }
 
     /// When `side` entered its current state; the first packet's time before any teardown.
-    func since(_ side: Side) -> Timestamp { teardown?.stateSince[side.index] ?? firstSeen }
+    func since(_ side: Side, in teardowns: borrowing TeardownStore) -> Timestamp {
+        teardownNumber == 0 ? firstSeen : teardowns[teardownNumber].stateSince[side.index]
+    }
 }

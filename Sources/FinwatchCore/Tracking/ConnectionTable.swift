@@ -15,6 +15,8 @@ package struct ConnectionTable: ~Copyable {
     package private(set) var rejected: UInt64 = 0
 
     private var slots: [Connection] = []
+    /// The teardowns of the connections closing now, apart from their records.
+    private var teardowns = TeardownStore()
     private var freeSlots: [UInt32] = []
     /// Open addressing, linear probing: 0 is empty, otherwise slot + 1 in the low `slotBits`
     /// and the top bits of the key's hash above them (the tag). A probe that meets another key
@@ -78,6 +80,13 @@ package struct ConnectionTable: ~Copyable {
             return
         }
         let s = Int(slot)
+        if slots[s].isPlainSegmentWhileOpen(segment) {
+            // Most segments: data and ACKs mid-connection, which change no state.
+            if !slots[s].receiveWhileOpen(segment, senderIsA: senderIsA, duplicateWindow: configuration.duplicateWindow) {
+                duplicates &+= 1
+            }
+            return
+        }
         if segment.flags.contains(.syn) && !segment.flags.contains(.ack) {
             let phase = slots[s].phase
             if (phase == .open || phase == .closing)
@@ -90,7 +99,8 @@ package struct ConnectionTable: ~Copyable {
             }
         }
         let receipt = slots[s].receive(segment, senderIsA: senderIsA,
-                                         duplicateWindow: configuration.duplicateWindow, into: &events)
+                                         duplicateWindow: configuration.duplicateWindow,
+                                         teardowns: &teardowns, into: &events)
         if receipt.isCopy {
             duplicates &+= 1
             return
@@ -180,7 +190,8 @@ package struct ConnectionTable: ~Copyable {
 
         // The first segment goes through the same transitions as every other.
         let receipt = slots[slot].receive(segment, senderIsA: senderIsA,
-                                         duplicateWindow: configuration.duplicateWindow, into: &events)
+                                         duplicateWindow: configuration.duplicateWindow,
+                                         teardowns: &teardowns, into: &events)
         afterTransition(slot: slot, receipt, at: segment.timestamp, into: &events)
         if case .closed(let kind) = receipt.outcome {
             writeRecord(slot: slot, kind, at: segment.timestamp, endedBy: nil, into: &events)
@@ -240,8 +251,11 @@ package struct ConnectionTable: ~Copyable {
 
     /// When the side entered `old`: kept by the teardown until the next transition overwrote it,
     /// so it is recomputed from the phase times the teardown holds.
+    @inline(__always)
     private func enteredAt(slot: Int, side: Side, fallback: Timestamp, old: EndpointState) -> Timestamp {
-        guard let teardown = slots[slot].teardown else { return fallback }
+        let number = slots[slot].teardownNumber
+        guard number != 0 else { return fallback }
+        let teardown = teardowns[number]
         switch old {
         case .closeWait:
             // Entered when the peer's FIN passed.
@@ -263,7 +277,7 @@ package struct ConnectionTable: ~Copyable {
 
     private mutating func writeRecord(slot: Int, _ kind: CloseKind, at time: Timestamp, endedBy: String?,
                                       into events: inout [Event]) {
-        events.append(.close(slots[slot].closeRecord(kind, at: time, endedBy: endedBy)))
+        events.append(.close(slots[slot].closeRecord(kind, at: time, endedBy: endedBy, teardowns: teardowns)))
     }
 
     /// After its record: TIME_WAIT for the active closer(s) for `--time-wait`, or a short hold
@@ -271,7 +285,8 @@ package struct ConnectionTable: ~Copyable {
     private mutating func enterResidue(slot: Int, at time: Timestamp) {
         let holdsTimeWait = slots[slot].orig.state == .timeWait || slots[slot].resp.state == .timeWait
         slots[slot].phase = .residue
-        slots[slot].teardown = nil
+        teardowns.release(slots[slot].teardownNumber)
+        slots[slot].teardownNumber = 0
         let hold = holdsTimeWait ? configuration.timeWait : resetResidue
         let deadline = time.adding(nanoseconds: hold).nanoseconds
         residueTimers.push(TimerQueue.Entry(deadline: deadline, slot: UInt32(slot),
@@ -285,7 +300,8 @@ package struct ConnectionTable: ~Copyable {
         count(slots[slot].orig.state, -1)
         count(slots[slot].resp.state, -1)
         slots[slot].isLive = false
-        slots[slot].teardown = nil
+        teardowns.release(slots[slot].teardownNumber)
+        slots[slot].teardownNumber = 0
         slots[slot].generation &+= 1
         freeSlots.append(UInt32(slot))
         liveCount -= 1
@@ -321,14 +337,14 @@ package struct ConnectionTable: ~Copyable {
     }
 
     private mutating func fireAlerts(_ alert: AlertKind, now: Timestamp, into events: inout [Event]) {
-        while let head = alertQueue(alert).first, head.deadline <= now.nanoseconds {
+        while let head = alertHead(alert), head.deadline <= now.nanoseconds {
             popAlert(alert)
             let s = Int(head.slot)
             guard slots[s].isLive, head.matches(slots[s].generation),
                   slots[s][head.side].state == alert.state, !slots[s][head.side].alertFiring else { continue }
             slots[s][head.side].alertFiring = true
             slots[s].anomalies.insert(alert.anomaly)
-            let since = slots[s].since(head.side)
+            let since = slots[s].since(head.side, in: teardowns)
             events.append(.alert(AlertEvent(
                 time: now, identity: slots[s].identity, alert: alert, status: .firing, side: head.side,
                 since: since, duration: now.nanoseconds(since: since),
@@ -341,7 +357,7 @@ package struct ConnectionTable: ~Copyable {
     /// connection that opened, closed and lingered costs one 16-byte entry, not one per phase.
     private mutating func expireIdle(_ phase: RecordPhase, now: Timestamp, into events: inout [Event]) {
         var budget = 100_000   // bounded work per tick; the rest waits for the next one
-        while budget > 0, let head = idleQueue(phase).first, head.deadline <= now.nanoseconds {
+        while budget > 0, let head = idleHead(phase), head.deadline <= now.nanoseconds {
             budget -= 1
             popIdle(phase)
             let s = Int(head.slot)
@@ -402,7 +418,7 @@ package struct ConnectionTable: ~Copyable {
         }
         for phase in [RecordPhase.opening, .open, .closing] {
             var budget = 64   // second chances per eviction, so a busy table stays O(1)
-            while let head = idleQueue(phase).first {
+            while let head = idleHead(phase) {
                 popIdle(phase)
                 let s = Int(head.slot)
                 guard slots[s].isLive, head.matches(slots[s].generation), slots[s].phase != .residue else { continue }
@@ -431,6 +447,10 @@ package struct ConnectionTable: ~Copyable {
 
     // MARK: - Timer queues
 
+    // The helpers below read `self` and are marked to be inlined: a non-mutating method that is
+    // called, not inlined, takes the whole table (360 bytes) as a copy, once per packet for `find`.
+
+    @inline(__always)
     private func idleTimeout(_ phase: RecordPhase) -> Int64 {
         switch phase {
         case .opening: configuration.idleTimeoutHandshake
@@ -439,11 +459,13 @@ package struct ConnectionTable: ~Copyable {
         }
     }
 
-    private func idleQueue(_ phase: RecordPhase) -> TimerQueue {
+    /// The earliest idle timer of `phase`'s queue.
+    @inline(__always)
+    private func idleHead(_ phase: RecordPhase) -> TimerQueue.Entry? {
         switch phase {
-        case .opening: openingTimers
-        case .open: openTimers
-        case .closing, .residue: closingTimers
+        case .opening: openingTimers.first
+        case .open: openTimers.first
+        case .closing, .residue: closingTimers.first
         }
     }
 
@@ -471,11 +493,13 @@ package struct ConnectionTable: ~Copyable {
                                   generation: slots[slot].generation, side: .orig), phase)
     }
 
-    private func alertQueue(_ alert: AlertKind) -> TimerQueue {
+    /// The earliest timer of `alert`'s queue.
+    @inline(__always)
+    private func alertHead(_ alert: AlertKind) -> TimerQueue.Entry? {
         switch alert {
-        case .closeWaitLingering: closeWaitTimers
-        case .finWait2Lingering: finWait2Timers
-        case .lastAckLingering: lastAckTimers
+        case .closeWaitLingering: closeWaitTimers.first
+        case .finWait2Lingering: finWait2Timers.first
+        case .lastAckLingering: lastAckTimers.first
         }
     }
 
@@ -497,16 +521,16 @@ package struct ConnectionTable: ~Copyable {
     }
 
     private mutating func recomputeNextDue() {
+        let heads = [closeWaitTimers.first, finWait2Timers.first, lastAckTimers.first, residueTimers.first,
+                     openingTimers.first, openTimers.first, closingTimers.first] as InlineArray<7, TimerQueue.Entry?>
         var due = Int64.max
-        for queue in [closeWaitTimers, finWait2Timers, lastAckTimers, residueTimers,
-                      openingTimers, openTimers, closingTimers] {
-            if let head = queue.first { due = min(due, head.deadline) }
-        }
+        for index in heads.indices { if let head = heads[index] { due = min(due, head.deadline) } }
         nextDue = due
     }
 
     // MARK: - Index
 
+    @inline(__always)
     private func find(_ key: FlowKey, hash: UInt64) -> UInt32? {
         let mask = index.count - 1
         let wanted = tag(hash)
@@ -523,6 +547,7 @@ package struct ConnectionTable: ~Copyable {
     }
 
     /// The hash's top bits, placed above the slot bits (none when the slots need all 32).
+    @inline(__always)
     private func tag(_ hash: UInt64) -> UInt32 {
         tagShift >= 32 ? 0 : UInt32(truncatingIfNeeded: hash >> 32) << tagShift
     }
@@ -588,7 +613,7 @@ package struct ConnectionTable: ~Copyable {
                 rows.append(ConnectionSnapshot(
                     identity: connection.identity, origState: connection.orig.state,
                     respState: connection.resp.state, side: side, state: connection[side].state,
-                    since: connection.since(side), alertFiring: connection[side].alertFiring,
+                    since: connection.since(side, in: teardowns), alertFiring: connection[side].alertFiring,
                     lastSeen: connection.lastSeen))
             }
         }

@@ -2,7 +2,7 @@
 /// the contract's spellings. The handshake states appear only for connections that never got
 /// past their SYN (refused, unanswered, or still opening when the record is written); a
 /// connection picked up mid-stream starts ESTABLISHED on both sides.
-package enum EndpointState: String, Sendable, Hashable, CaseIterable {
+package enum EndpointState: String, Sendable, Hashable, CaseIterable, BitwiseCopyable {
     case synSent = "SYN_SENT"
     case synReceived = "SYN_RECEIVED"
     case established = "ESTABLISHED"

@@ -1,6 +1,6 @@
 /// A connection's 4-tuple in canonical order (the lower endpoint first), so both directions of a
 /// connection find the same entry. 40 bytes: addresses as words, no heap.
-package struct FlowKey: Hashable, Sendable {
+package struct FlowKey: Hashable, Sendable, BitwiseCopyable {
     var aHigh: UInt64
     var aLow: UInt64
     var bHigh: UInt64

@@ -1,6 +1,6 @@
 /// A 32-bit TCP sequence number. Comparison is modulo 2^32 (RFC 9293 §3.4): `a < b` when the
 /// signed wrapping difference is negative, so ordering survives wrap-around and never traps.
-package struct SequenceNumber: Hashable, Sendable, Comparable {
+package struct SequenceNumber: Hashable, Sendable, Comparable, BitwiseCopyable {
     package var raw: UInt32
 
     package init(_ raw: UInt32) { self.raw = raw }

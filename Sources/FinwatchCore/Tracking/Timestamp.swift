@@ -1,6 +1,6 @@
 /// A point in time: nanoseconds since the Unix epoch. Offline it is the packet's own capture
 /// time (pcap files may carry nanoseconds), live the host clock; the core never reads a clock.
-package struct Timestamp: Comparable, Hashable, Sendable {
+package struct Timestamp: Comparable, Hashable, Sendable, BitwiseCopyable {
     package var nanoseconds: Int64
 
     package init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }

@@ -1,0 +1,75 @@
+/// What exists only once a teardown has begun: phase times, FIN retransmission intervals and
+/// the close sequence. Kept apart from the connection record, in the table's `TeardownStore`,
+/// so the record stays small for the open connections that have none, and plain data.
+struct Teardown {
+    /// The first FIN or RST: the zero of the close sequence's `ms`.
+    var start: Timestamp
+    var firstFINSide: Side?
+    // Per side, indexed by `Side.index`.
+    var finTime = InlineArray<2, Timestamp?>(repeating: nil)
+    var finAckedTime = InlineArray<2, Timestamp?>(repeating: nil)
+    var lastFINCopy = InlineArray<2, Timestamp?>(repeating: nil)
+    /// When each side entered its current state (for durations, alerts and snapshots).
+    var stateSince: InlineArray<2, Timestamp>
+    var resetTime: Timestamp?
+    /// Who sent the RST that ended the connection, and from which state: needed only for the
+    /// record, which an RST writes at once, so they live here rather than in every record.
+    var resetBy: Side?
+    var resetState: EndpointState?
+    /// Intervals between successive FIN copies per side, ns (the back-off evidence), at most 15.
+    var finIntervals = InlineArray<2, [Int64]>(repeating: [])
+    var steps: [SequenceStep] = []
+    var stepsTruncated = false
+    var crossed = false
+
+    static let maxSteps = 32
+    static let maxIntervals = 15
+
+    init(start: Timestamp, since: Timestamp) {
+        self.start = start
+        stateSince = InlineArray(repeating: since)
+    }
+
+    mutating func append(_ step: SequenceStep) {
+        if steps.count < Teardown.maxSteps { steps.append(step) } else { stepsTruncated = true }
+    }
+}
+
+/// The teardowns of the connections closing now, numbered from 1 (0 in a record means none).
+/// A number is freed when its connection's record is written and handed to the next teardown,
+/// so the store holds as many teardowns as connections are closing at once, not one per
+/// connection ever seen.
+struct TeardownStore: ~Copyable {
+    private var teardowns: [Teardown] = []
+    private var freeNumbers: [UInt32] = []
+
+    init() {}
+
+    /// A new teardown starting at `start`, both sides in their state since `since`; its number.
+    mutating func make(start: Timestamp, since: Timestamp) -> UInt32 {
+        var teardown = Teardown(start: start, since: since)
+        teardown.steps.reserveCapacity(8)   // a four-way close is 4 steps; a longer one grows once or twice
+        if let number = freeNumbers.popLast() {
+            teardowns[Int(number) - 1] = teardown
+            return number
+        }
+        teardowns.append(teardown)
+        return UInt32(teardowns.count)
+    }
+
+    /// Frees `number` for the next teardown (its arrays go with it).
+    mutating func release(_ number: UInt32) {
+        guard number != 0 else { return }
+        teardowns[Int(number) - 1].steps = []
+        teardowns[Int(number) - 1].finIntervals = InlineArray(repeating: [])
+        freeNumbers.append(number)
+    }
+
+    /// Teardowns in use now.
+    var count: Int { teardowns.count - freeNumbers.count }
+
+    subscript(number: UInt32) -> Teardown {
+        get { teardowns[Int(number) - 1] }
+        _modify { yield &teardowns[Int(number) - 1] }
+    }
+}
