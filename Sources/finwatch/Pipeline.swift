@@ -148,7 +148,10 @@ struct FrameDecoder: FrameSink {
     private(set) var decoded: UInt64 = 0
     private(set) var malformed: UInt64 = 0
     private(set) var skipped: UInt64 = 0
-    private(set) var lastPacketTime: Timestamp?
+    /// The latest frame time seen (`Int64.min` before the first frame): a plain integer, compared
+    /// on every frame, rather than an optional.
+    private var latest = Int64.min
+    var lastPacketTime: Timestamp? { latest == .min ? nil : Timestamp(nanoseconds: latest) }
     /// Where applied batches come back to, so their storage is reused (nil: a fresh one each time).
     let pool: BatchPool?
 
@@ -162,7 +165,7 @@ struct FrameDecoder: FrameSink {
 
     mutating func frame(_ bytes: RawSpan, _ info: FrameInfo) {
         seen &+= 1
-        if lastPacketTime.map({ info.timestamp > $0 }) ?? true { lastPacketTime = info.timestamp }
+        if info.timestamp.nanoseconds > latest { latest = info.timestamp.nanoseconds }
         guard let linkType else {
             skipped &+= 1
             batch.appendOtherFrame(at: info.timestamp)

@@ -15,6 +15,7 @@ struct IPv4Header {
     var moreFragments: Bool
 
     /// Decodes the header at the front of `bytes`; `bytes` may end anywhere.
+    @inline(__always)
     init(decoding bytes: RawSpan) throws(DecodeError) {
         guard bytes.byteCount >= 20 else { throw .truncated(layer: .ipv4, needed: 20, available: bytes.byteCount) }
         let first = bytes.uint8(at: 0)

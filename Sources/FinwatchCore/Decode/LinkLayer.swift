@@ -17,6 +17,7 @@ struct LinkLayer {
 
     /// Decodes the link header at the front of `bytes`; nil when the frame carries no IP (ARP,
     /// an unknown EtherType or address family, LLC without SNAP).
+    @inline(__always)
     init?(decoding bytes: RawSpan, linkType: LinkType) throws(DecodeError) {
         interfaceIndex = nil
         switch linkType {
@@ -56,6 +57,7 @@ struct LinkLayer {
     }
 
     /// EN10MB: Ethernet II, any stack of 802.1Q/802.1ad tags (bounded), or 802.3 with LLC/SNAP.
+    @inline(__always)
     private static func ethernet(_ bytes: RawSpan) throws(DecodeError) -> (Int, Network)? {
         guard bytes.byteCount >= 14 else { throw .truncated(layer: .link, needed: 14, available: bytes.byteCount) }
         var offset = 12                                       // the EtherType / length field
@@ -93,6 +95,7 @@ struct LinkLayer {
         return (offset, network)
     }
 
+    @inline(__always)
     private static func network(etherType: UInt16) -> Network? {
         switch etherType {
         case 0x0800: .ipv4

@@ -16,6 +16,7 @@ struct TCPHeader {
     /// Decodes the header at the front of `bytes`; `bytes` may end anywhere. Only the fixed
     /// 20 bytes must be captured: a snaplen of 68 or 96 (old tcpdump defaults) often cuts IPv6
     /// segments' options, and the tracker needs none of them but the SYN's window scale.
+    @inline(__always)
     init(decoding bytes: RawSpan) throws(DecodeError) {
         guard bytes.byteCount >= 20 else { throw .truncated(layer: .tcp, needed: 20, available: bytes.byteCount) }
         let words = bytes.uint8(at: 12) >> 4                 // data offset, in 32-bit words
