@@ -45,10 +45,16 @@ extension Connection {
         if isCopyOnAnotherInterface(segment, window: duplicateWindow) { return false }
         let side: Side = senderIsA == origIsA ? .orig : .resp
         if segment.timestamp > lastSeen { lastSeen = segment.timestamp }
-        self[side].packets &+= 1
-        recordHistory(segment, from: side)
+        endpoints[side.index].packets &+= 1
+        // recordHistory for a segment with no SYN, FIN or RST.
+        if segment.payloadLength > 0 {
+            history.record(.data, from: side)
+        } else if segment.flags.contains(.ack) {
+            history.record(.ack, from: side)
+        }
+        if segment.window == 0 { history.record(.zeroWindow, from: side) }
         if segment.flags.contains(.ack) { noteAcknowledgment(segment.acknowledgment, from: side) }
-        self[side].window = segment.window
+        endpoints[side.index].window = segment.window
         noteSequence(end: segment.sequence + segment.payloadLength, from: side)
         return true
     }
@@ -61,18 +67,18 @@ extension Connection {
     /// The highest acknowledgment number `side` has sent (its RCV.NXT as seen on the wire).
     @inline(__always)
     private mutating func noteAcknowledgment(_ ack: SequenceNumber, from side: Side) {
-        if !self[side].hasAcked || self[side].lastAck < ack {
-            self[side].lastAck = ack
-            self[side].hasAcked = true
+        if !endpoints[side.index].hasAcked || endpoints[side.index].lastAck < ack {
+            endpoints[side.index].lastAck = ack
+            endpoints[side.index].hasAcked = true
         }
     }
 
     /// One past the highest sequence number `side` has sent (SND.NXT as seen on the wire).
     @inline(__always)
     private mutating func noteSequence(end: SequenceNumber, from side: Side) {
-        if !self[side].hasSequence || self[side].nextSequence < end {
-            self[side].nextSequence = end
-            self[side].hasSequence = true
+        if !endpoints[side.index].hasSequence || endpoints[side.index].nextSequence < end {
+            endpoints[side.index].nextSequence = end
+            endpoints[side.index].hasSequence = true
         }
     }
 
@@ -105,7 +111,7 @@ extension Connection {
         let flags = segment.flags
         let peer = side.peer
         if time > lastSeen { lastSeen = time }
-        self[side].packets &+= 1
+        endpoints[side.index].packets &+= 1
         recordHistory(segment, from: side)
 
         if phase == .residue {
@@ -119,14 +125,14 @@ extension Connection {
 
         // MARK: Handshake
         if flags.contains(.syn) {
-            self[side].windowScale = segment.windowScale ?? 0
-            self[side].nextSequence = segment.sequence + 1
-            self[side].hasSequence = true
+            endpoints[side.index].windowScale = segment.windowScale ?? 0
+            endpoints[side.index].nextSequence = segment.sequence + 1
+            endpoints[side.index].hasSequence = true
             if flags.contains(.ack) {
                 sawSYNACK = true
-                if phase == .opening { self[side].state = .synReceived }
+                if phase == .opening { endpoints[side.index].state = .synReceived }
             } else {
-                self[side].sentSYN = true
+                endpoints[side.index].sentSYN = true
             }
         }
 
@@ -139,27 +145,27 @@ extension Connection {
             noteAcknowledgment(ack, from: side)
             if phase == .opening && side == .orig && sawSYNACK && !flags.contains(.syn) {
                 // The third segment of the handshake: both sides are ESTABLISHED.
-                orig.state = .established
-                resp.state = .established
+                endpoints[0].state = .established
+                endpoints[1].state = .established
                 phase = .open
             }
-            if self[peer].sentFIN && !self[peer].finAcknowledged && !(ack < self[peer].finSequence + 1) {
+            if endpoints[peer.index].sentFIN && !endpoints[peer.index].finAcknowledged && !(ack < endpoints[peer.index].finSequence + 1) {
                 finAcknowledged(of: peer, at: time, teardowns: &teardowns)
             }
         }
-        self[side].window = segment.window
+        endpoints[side.index].window = segment.window
 
         // MARK: Sequence space and data
         if !flags.contains(.syn) {
             noteSequence(end: segment.sequence + segment.payloadLength + (flags.contains(.fin) ? 1 : 0), from: side)
         }
-        if segment.payloadLength > 0 && self[side].sentFIN
-            && !(segment.sequence < self[side].finSequence + 1) && !self[side].reportedDataAfterFIN {
-            self[side].reportedDataAfterFIN = true
+        if segment.payloadLength > 0 && endpoints[side.index].sentFIN
+            && !(segment.sequence < endpoints[side.index].finSequence + 1) && !endpoints[side.index].reportedDataAfterFIN {
+            endpoints[side.index].reportedDataAfterFIN = true
             anomalies.insert(.dataAfterFIN)
             events.append(.anomaly(AnomalyEvent(
                 time: time, identity: identity, anomaly: .dataAfterFIN, side: side,
-                count: Int(segment.payloadLength), state: self[side].state,
+                count: Int(segment.payloadLength), state: endpoints[side.index].state,
                 detail: "payload beyond the sender's own FIN")))
         }
 
@@ -176,7 +182,7 @@ extension Connection {
 
     /// The only writer of an endpoint's state after the handshake: stamps when it was entered.
     mutating func enter(_ state: EndpointState, for side: Side, at time: Timestamp, teardowns: inout TeardownStore) {
-        self[side].state = state
+        endpoints[side.index].state = state
         teardowns[beginTeardown(at: time, teardowns: &teardowns)].stateSince[side.index] = time
     }
 
@@ -195,8 +201,8 @@ extension Connection {
                                      teardowns: inout TeardownStore, into events: inout [Event]) {
         let peer = side.peer
         let finSequence = segment.sequence + segment.payloadLength
-        if self[side].sentFIN {
-            guard finSequence == self[side].finSequence else { return }   // a later FIN: data after FIN, flagged above
+        if endpoints[side.index].sentFIN {
+            guard finSequence == endpoints[side.index].finSequence else { return }   // a later FIN: data after FIN, flagged above
             // The same FIN again: a retransmission (a keep-alive carries no FIN, so it never lands here).
             noteFINRetransmit(from: side, at: time, teardowns: &teardowns, into: &events)
             return
@@ -206,18 +212,18 @@ extension Connection {
             teardowns[number].append(SequenceStep(from: side, flags: segment.flags, offset: 0))
         }
         if teardowns[number].firstFINSide == nil { teardowns[number].firstFINSide = side }
-        self[side].sentFIN = true
-        self[side].finSequence = finSequence
+        endpoints[side.index].sentFIN = true
+        endpoints[side.index].finSequence = finSequence
         teardowns[number].finTime[side.index] = time
         teardowns[number].lastFINCopy[side.index] = time
 
         // Did the sender acknowledge the peer's FIN before sending its own? If not, the FINs crossed.
-        let acknowledgesPeerFIN = segment.flags.contains(.ack) && self[peer].sentFIN
-            && !(segment.acknowledgment < self[peer].finSequence + 1)
-        let crossed = self[peer].sentFIN && !acknowledgesPeerFIN && !self[peer].finAcknowledged
+        let acknowledgesPeerFIN = segment.flags.contains(.ack) && endpoints[peer.index].sentFIN
+            && !(segment.acknowledgment < endpoints[peer.index].finSequence + 1)
+        let crossed = endpoints[peer.index].sentFIN && !acknowledgesPeerFIN && !endpoints[peer.index].finAcknowledged
         if crossed { teardowns[number].crossed = true }
 
-        switch self[side].state {
+        switch endpoints[side.index].state {
         case .synSent, .synReceived, .established:
             enter(.finWait1, for: side, at: time, teardowns: &teardowns)           // RFC 9293 §3.6: active close
         case .closeWait:
@@ -228,7 +234,7 @@ extension Connection {
             break                                           // already sent a FIN: unreachable
         }
         // The FIN is assumed delivered: the receiver's state follows it.
-        switch self[peer].state {
+        switch endpoints[peer.index].state {
         case .synSent, .synReceived, .established:
             enter(.closeWait, for: peer, at: time, teardowns: &teardowns)          // passive side: its program must close()
         case .finWait1:
@@ -242,7 +248,7 @@ extension Connection {
 
     private mutating func noteFINRetransmit(from side: Side, at time: Timestamp, teardowns: inout TeardownStore,
                                             into events: inout [Event]) {
-        self[side].finRetransmits &+= 1
+        endpoints[side.index].finRetransmits &+= 1
         var intervals: [Int64] = []
         if teardownNumber != 0 {
             let number = teardownNumber
@@ -257,17 +263,17 @@ extension Connection {
         anomalies.insert(.finRetransmit)
         // After the record, a FIN sent again proves its sender never got the final ACK: it is
         // still in LAST_ACK whatever the capture point saw.
-        let state = phase == .residue && self[side].state == .closed ? EndpointState.lastAck : self[side].state
+        let state = phase == .residue && endpoints[side.index].state == .closed ? EndpointState.lastAck : endpoints[side.index].state
         events.append(.anomaly(AnomalyEvent(
             time: time, identity: identity, anomaly: .finRetransmit, side: side,
-            count: Int(self[side].finRetransmits), intervals: intervals, state: state)))
+            count: Int(endpoints[side.index].finRetransmits), intervals: intervals, state: state)))
     }
 
     /// The FIN sent by `side` has just been acknowledged by its peer.
     private mutating func finAcknowledged(of side: Side, at time: Timestamp, teardowns: inout TeardownStore) {
-        self[side].finAcknowledged = true
+        endpoints[side.index].finAcknowledged = true
         if teardownNumber != 0 { teardowns[teardownNumber].finAckedTime[side.index] = time }
-        switch self[side].state {
+        switch endpoints[side.index].state {
         case .finWait1: enter(.finWait2, for: side, at: time, teardowns: &teardowns)   // active closer; peer not closed yet
         case .closing: enter(.timeWait, for: side, at: time, teardowns: &teardowns)    // FINs crossed; this was the last ACK
         case .lastAck: enter(.closed, for: side, at: time, teardowns: &teardowns)      // passive closer done: teardown complete
@@ -283,22 +289,22 @@ extension Connection {
         let peer = side.peer
         // RFC 5961 §3: believe an RST only inside the receiver's window. Without an ACK from the
         // receiver yet (a SYN just sent) there is no window to check against.
-        if phase != .opening && self[peer].hasAcked {
-            let offset = segment.sequence.distance(from: self[peer].lastAck)
-            let window = max(self[peer].scaledWindow, 1)
+        if phase != .opening && endpoints[peer.index].hasAcked {
+            let offset = segment.sequence.distance(from: endpoints[peer.index].lastAck)
+            let window = max(endpoints[peer.index].scaledWindow, 1)
             if offset < 0 || UInt32(offset) >= window {
                 anomalies.insert(.resetOutOfWindow)
                 events.append(.anomaly(AnomalyEvent(
                     time: time, identity: identity, anomaly: .resetOutOfWindow, side: side,
-                    state: self[side].state,
-                    detail: "RST seq \(segment.sequence.raw) outside the receiver's window at \(self[peer].lastAck.raw)")))
+                    state: endpoints[side.index].state,
+                    detail: "RST seq \(segment.sequence.raw) outside the receiver's window at \(endpoints[peer.index].lastAck.raw)")))
                 return .tracked
             }
         }
         // RFC 9293 §3.10.7.1: a reset sent from no connection takes its sequence number from the
         // segment's ACK and has no ACK bit, or answers an ACK-less segment (a SYN) with seq 0.
         let fromNoConnection = !segment.flags.contains(.ack) || (phase == .opening && segment.sequence.raw == 0)
-        let resetState = fromNoConnection ? EndpointState.closed : self[side].state
+        let resetState = fromNoConnection ? EndpointState.closed : endpoints[side.index].state
         let sawFIN = orig.sentFIN || resp.sentFIN
         let kind: CloseKind
         if phase == .opening && side == .resp && !sawSYNACK {
@@ -319,8 +325,8 @@ extension Connection {
         teardowns[number].resetTime = time
         teardowns[number].resetBy = side
         teardowns[number].resetState = resetState
-        if self[side].state != .closed { enter(.closed, for: side, at: time, teardowns: &teardowns) }
-        if self[peer].state != .closed { enter(.closed, for: peer, at: time, teardowns: &teardowns) }
+        if endpoints[side.index].state != .closed { enter(.closed, for: side, at: time, teardowns: &teardowns) }
+        if endpoints[peer.index].state != .closed { enter(.closed, for: peer, at: time, teardowns: &teardowns) }
         return .closed(kind)
     }
 
@@ -334,7 +340,7 @@ extension Connection {
         let inTimeWait = orig.state == .timeWait || resp.state == .timeWait
         if flags.contains(.syn) && !flags.contains(.ack) {
             if inTimeWait {
-                let waiting: Side = self[peer].state == .timeWait ? peer : side
+                let waiting: Side = endpoints[peer.index].state == .timeWait ? peer : side
                 anomalies.insert(.timeWaitReuse)
                 events.append(.anomaly(AnomalyEvent(
                     time: time, identity: identity, anomaly: .timeWaitReuse, side: waiting, state: .timeWait,
@@ -343,22 +349,22 @@ extension Connection {
             return .replaced
         }
         if flags.contains(.rst) {
-            guard self[peer].state == .timeWait else { return .tracked }
+            guard endpoints[peer.index].state == .timeWait else { return .tracked }
             anomalies.insert(.timeWaitReset)
             events.append(.anomaly(AnomalyEvent(
                 time: time, identity: identity, anomaly: .timeWaitReset, side: peer, state: .timeWait,
                 detail: "RST from \(side.rawValue) to a side in TIME_WAIT (RFC 1337)")))
             return .residueEnded
         }
-        if flags.contains(.fin) && self[side].sentFIN
-            && segment.sequence + segment.payloadLength == self[side].finSequence {
+        if flags.contains(.fin) && endpoints[side.index].sentFIN
+            && segment.sequence + segment.payloadLength == endpoints[side.index].finSequence {
             // The final ACK was lost past the capture point: the peer never got it.
             noteFINRetransmit(from: side, at: time, teardowns: &teardowns, into: &events)
             return .tracked
         }
         if flags.contains(.ack) && !flags.contains(.fin) && segment.payloadLength == 0
-            && self[side].state == .timeWait && self[peer].sentFIN
-            && segment.acknowledgment == self[peer].finSequence + 1 {
+            && endpoints[side.index].state == .timeWait && endpoints[peer.index].sentFIN
+            && segment.acknowledgment == endpoints[peer.index].finSequence + 1 {
             finalAckRetransmits &+= 1
             anomalies.insert(.finalAckRetransmit)
             events.append(.anomaly(AnomalyEvent(

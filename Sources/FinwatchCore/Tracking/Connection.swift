@@ -75,15 +75,17 @@ struct Connection: BitwiseCopyable {
     var lastSeen: Timestamp
     /// This connection's entry in the table's `TeardownStore` once a FIN or RST appeared; 0 before.
     var teardownNumber: UInt32 = 0
+    var anomalies = AnomalySet()   // here, beside a 4-byte field: the record stays at 152 bytes
     var history = History()
     var generation: UInt32
     /// The interface of the last segment (`UInt32.max` when the capture does not say).
     var lastInterface: UInt32 = .max
     /// Duplicate-copy detection: the last segment's fingerprint (its time is `lastSeen`).
     var lastFingerprint: UInt32 = 0
-    var orig: EndpointRecord
-    var resp: EndpointRecord
-    var anomalies = AnomalySet()
+    /// Both sides, indexed by `Side.index`: an inline array's element is reached by address, so
+    /// `endpoints[side.index].packets &+= 1` is one add in place (a subscript of our own with a
+    /// `_modify` accessor was a coroutine call per access on the hot path).
+    var endpoints: InlineArray<2, EndpointRecord>
 
     /// Which canonical endpoint (`key.a` or `key.b`) is orig.
     var origIsA: Bool { get { facts[1] } set { facts[1] = newValue } }
@@ -101,21 +103,24 @@ struct Connection: BitwiseCopyable {
         self.firstSeen = firstSeen
         self.lastSeen = lastSeen
         self.generation = generation
-        self.orig = orig
-        self.resp = resp
+        endpoints = [orig, resp]
         self.origIsA = origIsA
         self.handshakeSeen = handshakeSeen
         isLive = true
     }
 
-    /// One side's record, mutated in place: with a plain `set`, every `self[side].x = y` of the
-    /// transitions copied the 28-byte record out and back.
-    subscript(side: Side) -> EndpointRecord {
-        @inline(__always) get { side == .orig ? orig : resp }
-        @inline(__always) _modify {
-            if side == .orig { yield &orig } else { yield &resp }
-        }
+    var orig: EndpointRecord {
+        get { endpoints[0] }
+        set { endpoints[0] = newValue }
     }
+
+    var resp: EndpointRecord {
+        get { endpoints[1] }
+        set { endpoints[1] = newValue }
+    }
+
+    /// One side's record (for reading; the transitions write through `endpoints`).
+    subscript(side: Side) -> EndpointRecord { endpoints[side.index] }
 
     var uid: String { "C\(uidNumber)" }
 

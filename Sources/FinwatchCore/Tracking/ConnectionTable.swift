@@ -98,9 +98,9 @@ package struct ConnectionTable: ~Copyable {
                 return
             }
         }
-        let receipt = slots[s].receive(segment, senderIsA: senderIsA,
-                                         duplicateWindow: configuration.duplicateWindow,
-                                         teardowns: &teardowns, into: &events)
+        let window = configuration.duplicateWindow
+        let receipt = slots[s].receive(segment, senderIsA: senderIsA, duplicateWindow: window,
+                                       teardowns: &teardowns, into: &events)
         if receipt.isCopy {
             duplicates &+= 1
             return
@@ -231,9 +231,9 @@ package struct ConnectionTable: ~Copyable {
                                        at time: Timestamp, into events: inout [Event]) {
         count(old, -1)
         count(new, +1)
-        let firing = side == .orig ? slots[slot].orig.alertFiring : slots[slot].resp.alertFiring
+        let firing = slots[slot].endpoints[side.index].alertFiring
         if firing, let alert = AlertKind(watching: old) {
-            if side == .orig { slots[slot].orig.alertFiring = false } else { slots[slot].resp.alertFiring = false }
+            slots[slot].endpoints[side.index].alertFiring = false
             var resolved = AlertEvent(
                 time: time, identity: slots[slot].identity, alert: alert, status: .resolved, side: side,
                 since: enteredAt(slot: slot, side: side, fallback: time, old: old), duration: 0,
@@ -341,8 +341,8 @@ package struct ConnectionTable: ~Copyable {
             popAlert(alert)
             let s = Int(head.slot)
             guard slots[s].isLive, head.matches(slots[s].generation),
-                  slots[s][head.side].state == alert.state, !slots[s][head.side].alertFiring else { continue }
-            slots[s][head.side].alertFiring = true
+                  slots[s].endpoints[head.side.index].state == alert.state, !slots[s].endpoints[head.side.index].alertFiring else { continue }
+            slots[s].endpoints[head.side.index].alertFiring = true
             slots[s].anomalies.insert(alert.anomaly)
             let since = slots[s].since(head.side, in: teardowns)
             events.append(.alert(AlertEvent(

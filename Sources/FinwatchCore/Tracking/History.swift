@@ -41,6 +41,7 @@ struct History: Equatable {
     init() {}
 
     /// Records `letter` for `side` unless that direction already has it.
+    @inline(__always)
     mutating func record(_ letter: Letter, from side: Side) {
         let bit = UInt32(1) << (UInt32(letter.rawValue) + (side == .orig ? 0 : 16))
         guard seen & bit == 0 else { return }
@@ -51,6 +52,7 @@ struct History: Equatable {
     /// Marks that orig was inferred rather than seen sending the SYN.
     mutating func recordFlipped() { append(History.flippedCode) }
 
+    @inline(never)   // once per letter per direction: kept out of `record`'s inlined check
     private mutating func append(_ code: UInt64) {
         guard count < 24 else { return }
         if count < 12 {
