@@ -11,10 +11,10 @@ import Synchronization
 /// libpcap documents `pcap_breakloop` as safe to call from another thread, and our own stop
 /// flag beside it is an `Atomic`. Nothing else is ever called concurrently.
 package final class PcapHandle: @unchecked Sendable {
-    private let raw: OpaquePointer
+    @usableFromInline let raw: OpaquePointer
     /// The interface name or file path, for messages.
     package let source: String
-    package let isLive: Bool
+    @usableFromInline package let isLive: Bool
     /// `pcap_datalink`: the DLT_ number.
     package let datalink: Int32
     /// The link type finwatch decodes, or nil: frames are then counted as skipped.
@@ -25,7 +25,7 @@ package final class PcapHandle: @unchecked Sendable {
     package let warnings: [String]
     /// Multiplier from `pcap_pkthdr.ts.tv_usec` to nanoseconds: 1 when libpcap gave us
     /// nanosecond precision, 1000 when the platform refused it.
-    private let subsecondScale: Int64
+    @usableFromInline let subsecondScale: Int64
     /// File descriptor to poll for a live capture; -1 for files (always readable).
     private let selectableDescriptor: Int32
     private let stopRequested = Atomic<Bool>(false)
@@ -211,7 +211,9 @@ package final class PcapHandle: @unchecked Sendable {
     /// Reads up to `limit` frames into `sink` with pcap_next_ex, returning how many: the hot
     /// path's form of `dispatch`. No C callback stands between libpcap and the sink, so nothing
     /// is retained or checked per frame: the sink is mutated in place. 0 means what it means for
-    /// `dispatch` (nothing ready, end of file, or a break requested).
+    /// `dispatch` (nothing ready, end of file, or a break requested). Inlinable, so that it is
+    /// specialised for the caller's sink: a protocol witness call per frame otherwise.
+    @inlinable
     package func read<Sink: FrameSink & ~Copyable>(limit: Int, into sink: inout Sink) throws(CaptureError) -> Int {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
@@ -222,9 +224,7 @@ package final class PcapHandle: @unchecked Sendable {
                 // 0: a live capture has nothing waiting. PCAP_ERROR_BREAK: end of file, or
                 // pcap_breakloop (which already set `stopRequested`).
                 if status == 0 || status == PCAP_ERROR_BREAK { break }
-                let message = String(cString: pcap_geterr(raw))
-                throw isLive ? .readFailed(source: source, message: message)
-                             : .corruptCapture(path: source, message: message)
+                throw readError()
             }
             // libpcap sets both on success; a nil here would be its bug: skip rather than trap.
             guard let header, let data else { continue }
@@ -238,6 +238,13 @@ package final class PcapHandle: @unchecked Sendable {
             sink.frame(UnsafeRawBufferPointer(start: data, count: captured).bytes, info)
         }
         return count
+    }
+
+    /// The error libpcap reports for a failed read.
+    @usableFromInline
+    func readError() -> CaptureError {
+        let message = String(cString: pcap_geterr(raw))
+        return isLive ? .readFailed(source: source, message: message) : .corruptCapture(path: source, message: message)
     }
 
     /// Asks the capture loop to stop. The only method safe to call from another thread.

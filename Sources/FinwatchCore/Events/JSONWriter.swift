@@ -93,6 +93,11 @@ extension OutputSpan where Element == UInt8 {
             append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
             return
         }
+        if value < 100 {   // counts and small durations: most numbers of an event
+            append(JSONDigits.tens(Int(value)))
+            append(JSONDigits.ones(Int(value)))
+            return
+        }
         var width = 2
         var limit: UInt64 = 100
         while width < 20 && value >= limit {

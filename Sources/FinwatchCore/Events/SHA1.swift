@@ -35,27 +35,45 @@ package enum SHA1 {
         return h
     }
 
-    /// One 64-byte block into the state (§6.1.2). The message schedule is kept in sixteen words
-    /// (W(t) replaces W(t-16) as it is made), and each group of twenty rounds has its own loop
-    /// rather than a switch in every round: one digest per event, so this is on the output's path.
+    /// One 64-byte block into the state (§6.1.2). Five rounds per loop step, the five working
+    /// variables trading roles instead of being shifted down a tuple every round (the shifting was
+    /// half of the instructions), and the message schedule kept in sixteen words (W(t) replaces
+    /// W(t-16) as it is made). One digest per event, so this is on the output's path.
     static func compress(_ h: inout State, _ block: InlineArray<16, UInt32>) {
         var w = block
         var (a, b, c, d, e) = h
-        for t in 0..<20 {
-            let temp = rotate(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ schedule(&w, t)
-            (e, d, c, b, a) = (d, c, rotate(b, 30), a, temp)
+        var t = 0
+        while t < 20 {
+            e = e &+ rotate(a, 5) &+ ((b & c) | (~b & d)) &+ 0x5A82_7999 &+ schedule(&w, t); b = rotate(b, 30)
+            d = d &+ rotate(e, 5) &+ ((a & b) | (~a & c)) &+ 0x5A82_7999 &+ schedule(&w, t + 1); a = rotate(a, 30)
+            c = c &+ rotate(d, 5) &+ ((e & a) | (~e & b)) &+ 0x5A82_7999 &+ schedule(&w, t + 2); e = rotate(e, 30)
+            b = b &+ rotate(c, 5) &+ ((d & e) | (~d & a)) &+ 0x5A82_7999 &+ schedule(&w, t + 3); d = rotate(d, 30)
+            a = a &+ rotate(b, 5) &+ ((c & d) | (~c & e)) &+ 0x5A82_7999 &+ schedule(&w, t + 4); c = rotate(c, 30)
+            t += 5
         }
-        for t in 20..<40 {
-            let temp = rotate(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ schedule(&w, t)
-            (e, d, c, b, a) = (d, c, rotate(b, 30), a, temp)
+        while t < 40 {
+            e = e &+ rotate(a, 5) &+ (b ^ c ^ d) &+ 0x6ED9_EBA1 &+ schedule(&w, t); b = rotate(b, 30)
+            d = d &+ rotate(e, 5) &+ (a ^ b ^ c) &+ 0x6ED9_EBA1 &+ schedule(&w, t + 1); a = rotate(a, 30)
+            c = c &+ rotate(d, 5) &+ (e ^ a ^ b) &+ 0x6ED9_EBA1 &+ schedule(&w, t + 2); e = rotate(e, 30)
+            b = b &+ rotate(c, 5) &+ (d ^ e ^ a) &+ 0x6ED9_EBA1 &+ schedule(&w, t + 3); d = rotate(d, 30)
+            a = a &+ rotate(b, 5) &+ (c ^ d ^ e) &+ 0x6ED9_EBA1 &+ schedule(&w, t + 4); c = rotate(c, 30)
+            t += 5
         }
-        for t in 40..<60 {
-            let temp = rotate(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ schedule(&w, t)
-            (e, d, c, b, a) = (d, c, rotate(b, 30), a, temp)
+        while t < 60 {
+            e = e &+ rotate(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ 0x8F1B_BCDC &+ schedule(&w, t); b = rotate(b, 30)
+            d = d &+ rotate(e, 5) &+ ((a & b) | (a & c) | (b & c)) &+ 0x8F1B_BCDC &+ schedule(&w, t + 1); a = rotate(a, 30)
+            c = c &+ rotate(d, 5) &+ ((e & a) | (e & b) | (a & b)) &+ 0x8F1B_BCDC &+ schedule(&w, t + 2); e = rotate(e, 30)
+            b = b &+ rotate(c, 5) &+ ((d & e) | (d & a) | (e & a)) &+ 0x8F1B_BCDC &+ schedule(&w, t + 3); d = rotate(d, 30)
+            a = a &+ rotate(b, 5) &+ ((c & d) | (c & e) | (d & e)) &+ 0x8F1B_BCDC &+ schedule(&w, t + 4); c = rotate(c, 30)
+            t += 5
         }
-        for t in 60..<80 {
-            let temp = rotate(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ schedule(&w, t)
-            (e, d, c, b, a) = (d, c, rotate(b, 30), a, temp)
+        while t < 80 {
+            e = e &+ rotate(a, 5) &+ (b ^ c ^ d) &+ 0xCA62_C1D6 &+ schedule(&w, t); b = rotate(b, 30)
+            d = d &+ rotate(e, 5) &+ (a ^ b ^ c) &+ 0xCA62_C1D6 &+ schedule(&w, t + 1); a = rotate(a, 30)
+            c = c &+ rotate(d, 5) &+ (e ^ a ^ b) &+ 0xCA62_C1D6 &+ schedule(&w, t + 2); e = rotate(e, 30)
+            b = b &+ rotate(c, 5) &+ (d ^ e ^ a) &+ 0xCA62_C1D6 &+ schedule(&w, t + 3); d = rotate(d, 30)
+            a = a &+ rotate(b, 5) &+ (c ^ d ^ e) &+ 0xCA62_C1D6 &+ schedule(&w, t + 4); c = rotate(c, 30)
+            t += 5
         }
         h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
     }
@@ -93,10 +111,25 @@ package enum SHA1 {
         }, as: UTF8.self)
     }
 
-    /// Writes the base64 text of a digest (28 bytes, no intermediate arrays).
+    /// Writes the base64 text of a digest (28 bytes, no intermediate arrays): six whole groups of
+    /// three bytes, then the last two with one `=`.
     package static func appendBase64(of h: State, to out: inout OutputSpan<UInt8>) {
+        var bytes = InlineArray<21, UInt8>(repeating: 0)   // the digest and a zero byte of padding
         let words: InlineArray<5, UInt32> = [h.0, h.1, h.2, h.3, h.4]
-        appendBase64(count: 20, byte: { UInt8(truncatingIfNeeded: words[$0 >> 2] >> UInt32(24 - 8 * ($0 & 3))) }, to: &out)
+        for index in 0..<5 {
+            let word = words[index]
+            bytes[4 * index] = UInt8(truncatingIfNeeded: word >> 24)
+            bytes[4 * index + 1] = UInt8(truncatingIfNeeded: word >> 16)
+            bytes[4 * index + 2] = UInt8(truncatingIfNeeded: word >> 8)
+            bytes[4 * index + 3] = UInt8(truncatingIfNeeded: word)
+        }
+        for group in 0..<7 {
+            let triple = UInt32(bytes[3 * group]) << 16 | UInt32(bytes[3 * group + 1]) << 8 | UInt32(bytes[3 * group + 2])
+            out.append(letter(triple >> 18))
+            out.append(letter(triple >> 12))
+            out.append(letter(triple >> 6))
+            out.append(group == 6 ? UInt8(ascii: "=") : letter(triple))
+        }
     }
 
     @inline(__always)
@@ -116,17 +149,12 @@ package enum SHA1 {
         }
     }
 
-    /// The base64 letter for the low six bits of `bits`, computed rather than looked up in a
-    /// global table (whose access costs a lazy-initialisation check and a retain).
+    /// The base64 letter for the low six bits of `bits`, looked up in the alphabet's literal.
     @inline(__always)
     private static func letter(_ bits: UInt32) -> UInt8 {
-        let value = UInt8(truncatingIfNeeded: bits & 63)
-        switch value {
-        case 0..<26: return UInt8(ascii: "A") &+ value
-        case 26..<52: return UInt8(ascii: "a") &+ (value &- 26)
-        case 52..<62: return UInt8(ascii: "0") &+ (value &- 52)
-        case 62: return UInt8(ascii: "+")
-        default: return UInt8(ascii: "/")
-        }
+        // unsafe: the literal's static storage is 64 bytes and the index is masked to 0–63.
+        unsafe alphabet.utf8Start[Int(bits & 63)]
     }
+
+    private static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 }

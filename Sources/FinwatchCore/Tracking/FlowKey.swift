@@ -34,6 +34,7 @@ package struct FlowKey: Hashable, Sendable, BitwiseCopyable {
     /// A fast keyed mix (not SipHash: the table seeds it per run, and probes are short). The four
     /// address words are multiplied independently, so the CPU overlaps them; one final multiply
     /// and shift spread every input bit over the result (the index uses both ends of it).
+    @inline(__always)
     func hashValue(seed: UInt64) -> UInt64 {
         let a = (aLow ^ seed) &* 0x9E37_79B9_7F4A_7C15
         let b = (bLow ^ (seed >> 29 | seed << 35)) &* 0xBF58_476D_1CE4_E5B9
