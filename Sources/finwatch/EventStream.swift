@@ -47,7 +47,7 @@ final class EventStream: Sendable {
         guard !events.isEmpty else { return }
         slots.wait()
         queue.async { [self] in
-            run { writer in for event in events { writer.write(event) } }
+            run { writer in for index in events.indices { writer.write(events[index]) } }
             slots.signal()
         }
     }

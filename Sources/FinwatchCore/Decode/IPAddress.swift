@@ -72,13 +72,13 @@ package struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
     package func appendText(to out: inout OutputSpan<UInt8>) {
         if !isIPv6 {
             let value = UInt32(truncatingIfNeeded: low)
-            for shift in stride(from: UInt32(24), through: 0, by: -8) {
-                if shift != 24 { out.append(UInt8(ascii: ".")) }
-                let octet = UInt8(truncatingIfNeeded: value >> shift)
-                if octet >= 100 { out.append(UInt8(ascii: "0") &+ octet / 100) }
-                if octet >= 10 { out.append(UInt8(ascii: "0") &+ octet / 10 % 10) }
-                out.append(UInt8(ascii: "0") &+ octet % 10)
-            }
+            IPAddress.appendOctet(Int(value >> 24), to: &out)
+            out.append(UInt8(ascii: "."))
+            IPAddress.appendOctet(Int(value >> 16 & 0xff), to: &out)
+            out.append(UInt8(ascii: "."))
+            IPAddress.appendOctet(Int(value >> 8 & 0xff), to: &out)
+            out.append(UInt8(ascii: "."))
+            IPAddress.appendOctet(Int(value & 0xff), to: &out)
             return
         }
         var groups = InlineArray<8, UInt16>(repeating: 0)
@@ -119,6 +119,22 @@ package struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
             }
             needsColon = true
             index += 1
+        }
+    }
+
+    /// 0–255 without leading zeros.
+    @inline(__always)
+    private static func appendOctet(_ octet: Int, to out: inout OutputSpan<UInt8>) {
+        if octet >= 100 {
+            let hundreds = octet / 100, rest = octet - hundreds * 100
+            out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: hundreds))
+            out.append(JSONDigits.tens(rest))
+            out.append(JSONDigits.ones(rest))
+        } else if octet >= 10 {
+            out.append(JSONDigits.tens(octet))
+            out.append(JSONDigits.ones(octet))
+        } else {
+            out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: octet))
         }
     }
 
