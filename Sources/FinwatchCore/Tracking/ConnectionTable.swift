@@ -381,20 +381,46 @@ package struct ConnectionTable: ~Copyable {
     package mutating func finish(at time: Timestamp, reason: String, into events: inout [Event],
                                  batch: Int = 1024, flush: (inout [Event]) -> Void = { _ in }) {
         // Oldest first, so the output reads in the order connections began. The uids are read in
-        // one pass over the slots and sorted on their own: a sort comparing records would read
-        // two of them per comparison, each a cache miss in a table this full.
-        var live: [(uid: UInt64, slot: UInt32)] = []   // this runs when the table is fullest
-        live.reserveCapacity(liveCount)
+        // one pass over the slots and sorted on their own, each packed with its slot into one
+        // word: a sort comparing records would read two of them per comparison, each a cache miss
+        // in a table this full. The index is let go first: nothing is looked up from here on,
+        // and this runs when the table is fullest, so its memory is what the list reuses.
+        index = []
+        var uids = (lowest: UInt64.max, highest: UInt64(0))
         for slot in slots.indices where slots[slot].isLive && slots[slot].phase != .residue {
-            live.append((slots[slot].uidNumber, UInt32(slot)))
+            uids = (min(uids.lowest, slots[slot].uidNumber), max(uids.highest, slots[slot].uidNumber))
         }
-        live.sort { $0.uid < $1.uid }
-        for entry in live {
-            let slot = Int(entry.slot)
-            writeRecord(slot: slot, slots[slot].unfinishedCloseKind, at: time, endedBy: reason, into: &events)
-            if events.count >= batch { flush(&events) }
+        let slotBits = UInt64(tagShift)
+        if uids.lowest <= uids.highest && (slotBits >= 64 || (uids.highest - uids.lowest) >> (64 - slotBits) != 0) {
+            // Live uids further apart than the packing allows (a run of billions of connections
+            // with one of its first still open): the pairs unpacked, twice the memory.
+            var live: [(uid: UInt64, slot: UInt32)] = []
+            live.reserveCapacity(liveCount)
+            for slot in slots.indices where slots[slot].isLive && slots[slot].phase != .residue {
+                live.append((slots[slot].uidNumber, UInt32(slot)))
+            }
+            live.sort { $0.uid < $1.uid }
+            for entry in live { finishRecord(slot: Int(entry.slot), at: time, reason: reason, into: &events, batch: batch, flush: flush) }
+        } else {
+            var packed: [UInt64] = []
+            packed.reserveCapacity(liveCount)
+            for slot in slots.indices where slots[slot].isLive && slots[slot].phase != .residue {
+                packed.append((slots[slot].uidNumber - uids.lowest) << slotBits | UInt64(slot))
+            }
+            packed.sort()
+            let slotField = slotBits >= 64 ? UInt64.max : (1 << slotBits) - 1
+            for key in packed {
+                finishRecord(slot: Int(key & slotField), at: time, reason: reason, into: &events, batch: batch, flush: flush)
+            }
         }
         removeAll()
+    }
+
+    /// One connection's record at end of input, handed on with the others `batch` at a time.
+    private mutating func finishRecord(slot: Int, at time: Timestamp, reason: String, into events: inout [Event],
+                                       batch: Int, flush: (inout [Event]) -> Void) {
+        writeRecord(slot: slot, slots[slot].unfinishedCloseKind, at: time, endedBy: reason, into: &events)
+        if events.count >= batch { flush(&events) }
     }
 
     /// Forgets every connection at once: after `finish`, nothing is left to find, so no record is
