@@ -42,8 +42,8 @@ def read_pcap(path: str) -> list[Segment]:
         raise ValueError(f"{path}: not a pcap file (magic {magic.hex()})")
     nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
     linktype = struct.unpack(end + "I", data[20:24])[0]
-    if linktype != 1:
-        raise ValueError(f"{path}: link type {linktype}, only Ethernet (1) is handled")
+    if linktype not in (1, 113, 276):
+        raise ValueError(f"{path}: link type {linktype}, only Ethernet (1) and Linux cooked (113, 276) are handled")
     segs: list[Segment] = []
     off = 24
     while off + 16 <= len(data):
@@ -52,17 +52,25 @@ def read_pcap(path: str) -> list[Segment]:
         frame = data[off:off + incl]
         off += incl
         t_us = sec * 1_000_000 + (frac // 1000 if nano else frac)
-        seg = _decode(frame, t_us)
+        seg = _decode(frame, t_us, linktype)
         if seg is not None:
             segs.append(seg)
     return segs
 
 
-def _decode(frame: bytes, t_us: int) -> Segment | None:
-    if len(frame) < 14:
-        return None
-    etype = struct.unpack("!H", frame[12:14])[0]
-    p = 14
+def _decode(frame: bytes, t_us: int, linktype: int = 1) -> Segment | None:
+    if linktype == 113:                 # Linux cooked v1: protocol at 14, 16-byte header
+        if len(frame) < 16:
+            return None
+        etype, p = struct.unpack("!H", frame[14:16])[0], 16
+    elif linktype == 276:               # Linux cooked v2 (`any`): protocol first, 20-byte header
+        if len(frame) < 20:
+            return None
+        etype, p = struct.unpack("!H", frame[0:2])[0], 20
+    else:
+        if len(frame) < 14:
+            return None
+        etype, p = struct.unpack("!H", frame[12:14])[0], 14
     while etype in (0x8100, 0x88A8) and len(frame) >= p + 4:   # VLAN tags
         etype = struct.unpack("!H", frame[p + 2:p + 4])[0]
         p += 4
