@@ -132,7 +132,8 @@ package struct ConnectionTable: ~Copyable {
                 next += 1
             }
             let segment = batch.segments[index]
-            if packetClock { advance(to: segment.timestamp, into: &events) }
+            // `advance` does nothing before the next deadline: checked here, not in a call per packet.
+            if packetClock && segment.timestamp.nanoseconds >= nextDue { advance(to: segment.timestamp, into: &events) }
             observe(segment, into: &events)
         }
         while next < others.count {
