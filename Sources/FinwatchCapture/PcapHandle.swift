@@ -123,13 +123,23 @@ package final class PcapHandle: @unchecked Sendable {
 
     // MARK: - Filter
 
-    /// Compiles `tcp` ANDed with `userFilter` (nil or blank: `tcp` alone) and installs it.
-    /// Errors name the user's text only: "tcp and (…)" is ours.
+    /// What finwatch captures before any user filter: `tcp`, and IPv6 TCP behind one hop-by-hop
+    /// header, which BPF's `tcp` does not match — BIG TCP (segments over 64 KiB on loopback and
+    /// veth) carries its jumbo length there, and a FIN can ride on such a segment.
+    package static let tcpFilter = "tcp or (ip6 and ip6[6] = 0 and ip6[40] = 6)"
+
+    /// The expression installed for `userFilter`: `tcpFilter`, ANDed with the user's when given.
+    package static func filterExpression(for userFilter: String?) -> String {
+        let trimmed = userFilter?.trimmingSpaces ?? ""
+        return trimmed.isEmpty ? tcpFilter : "(\(tcpFilter)) and (\(trimmed))"
+    }
+
+    /// Compiles `tcpFilter` ANDed with `userFilter` (nil or blank: `tcpFilter` alone) and
+    /// installs it. Errors name the user's text only: the rest of the expression is ours.
     /// A link type finwatch does not decode (NFLOG, …) may have no BPF support at all; its frames
     /// are all skipped anyway, so the filter is only checked (against Ethernet) and not installed.
     package func setFilter(_ userFilter: String?) throws(CaptureError) {
-        let trimmed = userFilter?.trimmingSpaces ?? ""
-        let expression = trimmed.isEmpty ? "tcp" : "tcp and (\(trimmed))"
+        let expression = Self.filterExpression(for: userFilter)
         guard linkType != nil else {
             try Self.check(expression, userFilter: userFilter ?? "")
             return

@@ -62,7 +62,7 @@ struct SelftestRun {
         } catch {
             return [SelftestCheck(name: "capture on lo", passed: false, detail: FinwatchError.capture(error).message)]
         }
-        checks.append(SelftestCheck(name: "capture on lo", passed: true, detail: "filter \"tcp and (\(filter))\", link type \(handle.linkTypeName)"))
+        checks.append(SelftestCheck(name: "capture on lo", passed: true, detail: "filter \"\(PcapHandle.filterExpression(for: filter))\", link type \(handle.linkTypeName)"))
 
         let output = FileManager.default.temporaryDirectory
             .appendingPathComponent("finwatch-selftest-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).jsonl").path

@@ -70,6 +70,23 @@ import Testing
         #expect(read.map(\.info.wireLength) == Self.frames().map(\.count))
     }
 
+    /// tcpdump's bigtcp-ipv6-hbh.pcap: one 80,000-byte TCP segment behind an IPv6 hop-by-hop
+    /// header with a jumbo payload option, as BIG TCP sends on loopback and veth. BPF's `tcp`
+    /// alone does not match it; finwatch's filter does, so a live capture sees it.
+    @Test func captureFilter_takesBigTCPBehindHopByHop_thatTCPAloneMisses() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("shared/corpus/tcpdump/bigtcp-ipv6-hbh.pcap").path
+        let finwatch = try PcapHandle(file: path)
+        try finwatch.setFilter(nil)
+        let read = try Self.readAll(finwatch)
+        #expect(read.count == 1)
+        #expect(read.first.map { $0.info.wireLength > 65_535 } == true)
+        let tcpAlone = try PcapHandle(file: path)
+        try tcpAlone.setFilter("tcp")   // "(… our filter …) and (tcp)": BPF's tcp decides, and drops it
+        #expect(try Self.readAll(tcpAlone).isEmpty)
+    }
+
     @Test func tcpFilterAlone_onAFile_stillDropsTheUDPFrame() throws {
         let directory = try TemporaryDirectory()
         let handle = try PcapHandle(file: try directory.write("four.pcap", Self.pcap()))

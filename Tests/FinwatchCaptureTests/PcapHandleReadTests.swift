@@ -139,7 +139,7 @@ struct CollectingSink: FrameSink {
 
         var sink = CollectingSink()
         let counts = try Self.readAll(reading, limit: 1, into: &sink)
-        // Port 80 only: not the 443 frames (indexes 2, 5, 8), and not the UDP one ("tcp and (…)").
+        // Port 80 only: not the 443 frames (indexes 2, 5, 8), and not the UDP one (ANDed with finwatch's tcp filter).
         let wanted = Self.frames.indices.filter { $0 % 3 != 2 }
         #expect(counts == Array(repeating: 1, count: wanted.count) + [0])
         #expect(sink.frames.map(\.bytes) == wanted.map { Self.frames[$0] })

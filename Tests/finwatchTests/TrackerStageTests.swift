@@ -307,7 +307,7 @@ struct TrackerStageEndToEndTests {
         #expect(firing["ts"] as? String == Self.rfc3339(StageFixture.at(2.0)), "\(kind)")
     }
 
-    /// With `--filter`, libpcap filters the file with `tcp and (…)`, as it would a live capture:
+    /// With `--filter`, libpcap filters the file with finwatch's `tcp` filter ANDed with it, as it would a live capture:
     /// UDP and ARP never reach finwatch, are not seen and cannot move the clock, so the alert
     /// waits for the next TCP frame (5 s).
     @Test("UDP and ARP are removed by tcp and --filter: not seen, the alert fires at the next TCP frame",
