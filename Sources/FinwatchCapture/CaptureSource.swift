@@ -36,7 +36,7 @@ package enum CaptureSource: Sendable, Equatable {
             try handle.setFilter(filter)
         case .file(let path):
             handle = try PcapHandle(file: path)
-            if let filter, !filter.allSatisfy(\.isWhitespace) { try handle.setFilter(filter) }
+            if PcapHandle.userFilter(filter) != nil { try handle.setFilter(filter) }
         }
         return handle
     }

@@ -128,10 +128,16 @@ package final class PcapHandle: @unchecked Sendable {
     /// veth) carries its jumbo length there, and a FIN can ride on such a segment.
     package static let tcpFilter = "tcp or (ip6 and ip6[6] = 0 and ip6[40] = 6)"
 
+    /// The user's filter without its surrounding spaces, or nil when there is none (absent or blank).
+    package static func userFilter(_ text: String?) -> String? {
+        guard let trimmed = text?.trimmingSpaces, !trimmed.isEmpty else { return nil }
+        return trimmed
+    }
+
     /// The expression installed for `userFilter`: `tcpFilter`, ANDed with the user's when given.
     package static func filterExpression(for userFilter: String?) -> String {
-        let trimmed = userFilter?.trimmingSpaces ?? ""
-        return trimmed.isEmpty ? tcpFilter : "(\(tcpFilter)) and (\(trimmed))"
+        guard let filter = Self.userFilter(userFilter) else { return tcpFilter }
+        return "(\(tcpFilter)) and (\(filter))"
     }
 
     /// Compiles `tcpFilter` ANDed with `userFilter` (nil or blank: `tcpFilter` alone) and

@@ -15,40 +15,18 @@ package enum Anomaly: String, Sendable, Hashable, CaseIterable {
     /// libpcap reported drops while this connection was tracked: its record may lack segments.
     case captureDrops = "capture_drops"
 
+    /// The cases in declaration order, made once (`allCases` builds a new array on each use).
+    private static let ordered = allCases
+
     /// The anomaly whose `bit` is `1 << position`.
     init?(bitPosition position: Int) {
-        switch position {
-        case 0: self = .finRetransmit
-        case 1: self = .finalAckRetransmit
-        case 2: self = .resetDuringTeardown
-        case 3: self = .timeWaitReuse
-        case 4: self = .timeWaitReset
-        case 5: self = .dataAfterFIN
-        case 6: self = .closeWaitLingering
-        case 7: self = .finWait2Lingering
-        case 8: self = .lastAckLingering
-        case 9: self = .resetOutOfWindow
-        case 10: self = .captureDrops
-        default: return nil
-        }
+        guard Anomaly.ordered.indices.contains(position) else { return nil }
+        self = Anomaly.ordered[position]
     }
 
     /// Bit for `AnomalySet`: the declaration order, so a set lists its members in that order.
-    var bit: UInt16 {
-        switch self {
-        case .finRetransmit: 1 << 0
-        case .finalAckRetransmit: 1 << 1
-        case .resetDuringTeardown: 1 << 2
-        case .timeWaitReuse: 1 << 3
-        case .timeWaitReset: 1 << 4
-        case .dataAfterFIN: 1 << 5
-        case .closeWaitLingering: 1 << 6
-        case .finWait2Lingering: 1 << 7
-        case .lastAckLingering: 1 << 8
-        case .resetOutOfWindow: 1 << 9
-        case .captureDrops: 1 << 10
-        }
-    }
+    /// Looked up when an anomaly is recorded, not per packet.
+    var bit: UInt16 { UInt16(1) << UInt16(Anomaly.ordered.firstIndex(of: self) ?? 0) }
 }
 
 /// A compact set of anomalies kept per connection (two bytes instead of an array).

@@ -391,8 +391,8 @@ package struct ConnectionTable: ~Copyable {
         for slot in slots.indices where slots[slot].isLive && slots[slot].phase != .residue {
             uids = (min(uids.lowest, slots[slot].uidNumber), max(uids.highest, slots[slot].uidNumber))
         }
-        let slotBits = UInt64(tagShift)
-        if uids.lowest <= uids.highest && (slotBits >= 64 || (uids.highest - uids.lowest) >> (64 - slotBits) != 0) {
+        let slotBits = UInt64(tagShift)   // at most 32: the uid's distance from the lowest gets the rest
+        if uids.lowest <= uids.highest && (uids.highest - uids.lowest) >> (64 - slotBits) != 0 {
             // Live uids further apart than the packing allows (a run of billions of connections
             // with one of its first still open): the pairs unpacked, twice the memory.
             var live: [(uid: UInt64, slot: UInt32)] = []
@@ -409,7 +409,7 @@ package struct ConnectionTable: ~Copyable {
                 packed.append((slots[slot].uidNumber - uids.lowest) << slotBits | UInt64(slot))
             }
             packed.sort()
-            let slotField = slotBits >= 64 ? UInt64.max : (1 << slotBits) - 1
+            let slotField: UInt64 = (1 << slotBits) - 1
             for key in packed {
                 finishRecord(slot: Int(key & slotField), at: time, reason: reason, into: &events, batch: batch, flush: flush)
             }

@@ -65,9 +65,6 @@ struct TeardownStore: ~Copyable {
         freeNumbers.append(number)
     }
 
-    /// Teardowns in use now.
-    var count: Int { teardowns.count - freeNumbers.count }
-
     subscript(number: UInt32) -> Teardown {
         get { teardowns[Int(number) - 1] }
         _modify { yield &teardowns[Int(number) - 1] }
