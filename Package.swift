@@ -52,7 +52,7 @@ let package = Package(
         // The benchmark: a deterministic pcap generator and the bare libpcap read loop (the floor).
         .executableTarget(
             name: "finwatch-bench",
-            dependencies: ["CPcap", "FinwatchCore", "FinwatchFixtures"],
+            dependencies: ["CPcap", "FinwatchCapture", "FinwatchCore", "FinwatchFixtures"],
             swiftSettings: edge
         ),
         .testTarget(name: "FinwatchCoreTests", dependencies: ["FinwatchCore", "FinwatchFixtures"], swiftSettings: edge),

@@ -1,8 +1,5 @@
-import CPcap
+import FinwatchCapture
 import FinwatchCore
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `finwatch-bench track FILE`: the tracker stage alone. Reads and decodes the whole file into
 /// memory first (not timed), then feeds every segment to a `ConnectionTable` on the packet
@@ -43,35 +40,28 @@ enum TrackBench {
         return result
     }
 
-    /// Every TCP segment of the file, decoded, in batches of `batchSize`.
+    /// Every frame of the file, decoded in batches of `batchSize` by the capture stage's own
+    /// reader and decoder (the same path finwatch --read takes, without the threads).
     static func load(path: String, batchSize: Int) throws(BenchError) -> [SegmentBatch] {
-        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        guard let handle = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
-            throw .cannotRead(path: path, reason: String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        let handle: PcapHandle
+        do {
+            handle = try PcapHandle(file: path)
+        } catch {
+            throw .cannotRead(path: path, reason: "\(error)")
         }
-        defer { pcap_close(handle) }
-        guard let linkType = LinkType(datalink: pcap_datalink(handle)) else {
-            throw .cannotRead(path: path, reason: "link type \(pcap_datalink(handle)) is not decoded")
-        }
+        guard handle.linkType != nil else { throw .cannotRead(path: path, reason: "link type \(handle.linkTypeName) is not decoded") }
+        var decoder = FrameDecoder(linkType: handle.linkType)
         var batches: [SegmentBatch] = []
-        var batch = SegmentBatch(capacity: batchSize)
-        var header: UnsafeMutablePointer<pcap_pkthdr>?
-        var data: UnsafePointer<UInt8>?
-        while pcap_next_ex(handle, &header, &data) == 1 {
-            guard let header, let data else { continue }
-            let time = Timestamp(seconds: Int64(header.pointee.ts.tv_sec), nanoseconds: Int64(header.pointee.ts.tv_usec))
-            let bytes = UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen))
-            if let segment = try? Frame.decodeTCP(bytes.bytes, linkType: linkType, timestamp: time, interfaceIndex: nil) {
-                batch.segments.append(segment)
-            } else {
-                batch.appendOtherFrame(at: time)
+        while true {
+            let count: Int
+            do {
+                count = try handle.read(limit: batchSize, into: &decoder)
+            } catch {
+                throw .cannotRead(path: path, reason: "\(error)")
             }
-            if batch.segments.count + batch.otherFrames.count == batchSize {
-                batches.append(batch)
-                batch = SegmentBatch(capacity: batchSize)
-            }
+            if count == 0 { break }
+            batches.append(decoder.takeBatch())
         }
-        if !batch.isEmpty { batches.append(batch) }
         return batches
     }
 }

@@ -1,4 +1,5 @@
 import Dispatch
+import FinwatchCapture
 import FinwatchCore
 import Synchronization
 
