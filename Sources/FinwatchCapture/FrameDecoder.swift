@@ -80,3 +80,18 @@ package final class BatchPool: Sendable {
         batches.withLock { if $0.count < Self.limit { $0.append(spare.take()!) } }
     }
 }
+
+extension PcapHandle {
+    /// `read` into the decoder every reader of a capture uses, specialised here where both are
+    /// declared. Called from another module, the generic `read` was not specialised although it
+    /// is inlinable: each frame went through a witness table to `FrameDecoder.frame`.
+    package func read(limit: Int, into decoder: inout FrameDecoder) throws(CaptureError) -> Int {
+        try Self.read(self, limit: limit, into: &decoder)
+    }
+
+    /// The generic `read`, named so that the concrete overload above cannot resolve to itself.
+    private static func read<Sink: FrameSink & ~Copyable>(_ handle: PcapHandle, limit: Int,
+                                                          into sink: inout Sink) throws(CaptureError) -> Int {
+        try handle.read(limit: limit, into: &sink)
+    }
+}

@@ -227,8 +227,9 @@ package final class PcapHandle: @unchecked Sendable {
     /// Reads up to `limit` frames into `sink` with pcap_next_ex, returning how many: the hot
     /// path's form of `dispatch`. No C callback stands between libpcap and the sink, so nothing
     /// is retained or checked per frame: the sink is mutated in place. 0 means what it means for
-    /// `dispatch` (nothing ready, end of file, or a break requested). Inlinable, so that it is
-    /// specialised for the caller's sink: a protocol witness call per frame otherwise.
+    /// `dispatch` (nothing ready, end of file, or a break requested). Inlinable, so that it can be
+    /// specialised for the caller's sink (a protocol witness call per frame otherwise); the
+    /// pipeline's sink has its specialised overload beside `FrameDecoder`.
     @inlinable
     package func read<Sink: FrameSink & ~Copyable>(limit: Int, into sink: inout Sink) throws(CaptureError) -> Int {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
