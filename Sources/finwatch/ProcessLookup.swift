@@ -16,14 +16,21 @@ import Synchronization
 /// CAP_SYS_PTRACE (to read its links). Without them finwatch still alerts, without `process`,
 /// and says why once in the log.
 final class ProcessLookup: Sendable {
-    /// Bounds on one scan of `/proc`, so a host with a million fds never stalls the caller.
+    /// Bounds on what naming costs, so neither a host with a million fds nor a program leaking
+    /// hundreds of stuck sockets a second can stall the caller (the tracker, for alerts).
     struct Limits: Sendable {
         /// File descriptors examined per scan at most.
         var maxDescriptors = 500_000
-        /// Time spent per scan at most: one tick of the capture loop, which may be the caller.
+        /// Time spent per scan at most.
         var timeBudget: Duration = .milliseconds(250)
-        /// How long what a scan saw (inode → pid) is trusted: about one tick of the run loop.
-        var cacheLifetime: Duration = .seconds(1)
+        /// How long one view of the host (socket tables, who holds which socket) answers lookups.
+        var viewLifetime: Duration = .seconds(1)
+        /// A lookup the view cannot answer (the socket may be newer than the view) retakes it once
+        /// the view is this old.
+        var retakeAfter: Duration = .milliseconds(100)
+        /// A view is never retaken sooner than this many times what taking it cost: naming takes
+        /// at most about a tenth of the caller's time however many alerts fire.
+        var costFactor = 10
     }
 
     /// What one lookup asks: the stuck endpoint (a socket here, if anywhere), its peer, and the
@@ -34,9 +41,26 @@ final class ProcessLookup: Sendable {
         var state: EndpointState
     }
 
+    /// The host as one scan saw it. Alerts come in storms when a program leaks sockets (hundreds
+    /// a second); each reading /proc/net/tcp and walking /proc/PID/fd on its own held the tracker
+    /// for seconds at a time and stalled the capture. A stuck socket has been stuck for the
+    /// alert's threshold, so a view a second old still has it.
+    private struct View {
+        var sockets: [SocketKey: ProcNet.Socket]
+        /// Who holds which stuck socket: filled by one walk of /proc, when a lookup first needs it.
+        var owners: [UInt64: Int32] = [:]
+        var walked = false
+        /// What that walk met (its `seen` is `owners`).
+        var scan = Scan()
+        /// comm and systemd unit per pid, read once per view.
+        var names: [Int32: (comm: String, unit: String?)] = [:]
+        var takenAt: ContinuousClock.Instant
+        /// What reading the socket tables took: with the walk's time added once it is done.
+        var cost: Duration
+    }
+
     private struct Cache {
-        var inodes: [UInt64: Int32] = [:]
-        var takenAt: ContinuousClock.Instant?
+        var view: View?
         /// Problems already logged: each is logged once per run.
         var warned: Set<String> = []
     }
@@ -56,9 +80,14 @@ final class ProcessLookup: Sendable {
     /// The process behind the stuck side of one alert, or nil (not a local socket, orphaned, no
     /// permission).
     func process(for alert: AlertEvent) -> ProcessInfo? {
+        processes(for: [Self.query(for: alert)])[0]
+    }
+
+    /// The stuck side of an alert as a lookup.
+    static func query(for alert: AlertEvent) -> Query {
         let endpoint = alert.side == .orig ? alert.identity.orig : alert.identity.resp
         let peer = alert.side == .orig ? alert.identity.resp : alert.identity.orig
-        return processes(for: [Query(endpoint: endpoint, peer: peer, state: alert.state)])[0]
+        return Query(endpoint: endpoint, peer: peer, state: alert.state)
     }
 
     /// Processes for the rows of a snapshot, keyed like `LiveState.Published.processes`.
@@ -71,20 +100,73 @@ final class ProcessLookup: Sendable {
         return result
     }
 
-    /// One answer per query, in order: the socket tables are read once and `/proc` scanned at
-    /// most once for the whole batch.
+    /// One answer per query, in order, all from one view of the host (taken now if the last one
+    /// is too old to answer them, and the bounds allow).
     func processes(for queries: [Query]) -> [ProcessInfo?] {
         guard !queries.isEmpty else { return [] }
-        let sockets = localSockets()
-        let matches = queries.map { sockets[SocketKey(local: $0.endpoint, remote: $0.peer)] }
-        let wanted = Set(matches.compactMap { $0?.inode }.filter { $0 != 0 })
-        let owners = owners(of: wanted)
-        return zip(queries, matches).map { query, socket in
-            guard let socket, socket.inode != 0, let pid = owners[socket.inode] else { return nil }
-            let comm = readText("\(root)/\(pid)/comm").map { String($0.prefix { $0 != "\n" }) } ?? "?"
-            let unit = readText("\(root)/\(pid)/cgroup").flatMap(ProcNet.systemdUnit(cgroup:))
-            return ProcessInfo(pid: pid, comm: comm, unit: unit,
-                               kernelConfirmed: socket.state.endpointState == query.state)
+        return cache.withLock { cache in
+            var view = currentView(&cache, for: queries)
+            defer { cache.view = view }
+            let needed = queries.compactMap { view.sockets[SocketKey(local: $0.endpoint, remote: $0.peer)]?.inode }
+                .filter { $0 != 0 && view.owners[$0] == nil }
+            if !needed.isEmpty && !view.walked {
+                // One walk of /proc per view, for every socket an alert can be about, not just these.
+                let stuck = view.sockets.values.lazy.filter { $0.inode != 0 && Self.halfClosed.contains($0.state) }.map(\.inode)
+                let started = ContinuousClock.now
+                let scan = scanDescriptors(wanted: Set(needed).union(stuck))
+                view.cost += ContinuousClock.now - started
+                view.owners = scan.seen
+                view.scan = scan.summary
+                view.walked = true
+            }
+            return queries.map { query in
+                guard let socket = view.sockets[SocketKey(local: query.endpoint, remote: query.peer)],
+                      socket.inode != 0 else { return nil }
+                guard let pid = view.owners[socket.inode] else {
+                    explainUnnamed(&cache, view.scan)
+                    return nil
+                }
+                let name = view.names[pid] ?? {
+                    let comm = readText("\(root)/\(pid)/comm").map { String($0.prefix { $0 != "\n" }) } ?? "?"
+                    let unit = readText("\(root)/\(pid)/cgroup").flatMap(ProcNet.systemdUnit(cgroup:))
+                    return (comm, unit)
+                }()
+                view.names[pid] = name
+                return ProcessInfo(pid: pid, comm: name.comm, unit: name.unit,
+                                   kernelConfirmed: socket.state.endpointState == query.state)
+            }
+        }
+    }
+
+    /// The view to answer `queries` from: the last one while it is young enough, or while taking
+    /// another would cost more than the bounds allow; otherwise a new one.
+    private func currentView(_ cache: inout Cache, for queries: [Query]) -> View {
+        let now = ContinuousClock.now
+        if let view = cache.view {
+            let age = now - view.takenAt
+            let affordable = age >= view.cost * limits.costFactor
+            let unanswered = queries.contains { view.sockets[SocketKey(local: $0.endpoint, remote: $0.peer)] == nil }
+            let stale = age >= limits.viewLifetime || (unanswered && age >= limits.retakeAfter)
+            if !stale || !affordable { return view }
+        }
+        let sockets = localSockets(&cache)
+        return View(sockets: sockets, takenAt: now, cost: ContinuousClock.now - now)
+    }
+
+    /// The kernel states a stuck side can be in: the sockets one walk of /proc looks for.
+    private static let halfClosed: Set<ProcNet.KernelState> = [.finWait1, .finWait2, .closeWait, .closing, .lastAck]
+
+    /// A held socket whose holder the scan did not find: says why once, if a bound or a
+    /// permission is the likely reason (not a process that exited mid-scan).
+    private func explainUnnamed(_ cache: inout Cache, _ scan: Scan) {
+        if scan.deniedProcesses > 0 {
+            warnOnce(&cache, "permission", "cannot name the process behind a stuck socket: no permission to read other processes' /proc/PID/fd (grant CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH)",
+                     metadata: ["proc.denied": "\(scan.deniedProcesses)"])
+        }
+        if scan.stoppedEarly {
+            warnOnce(&cache, "limit", "process lookup stopped at its bound before finding every socket",
+                     metadata: ["proc.descriptors": "\(scan.descriptors)", "proc.limit": "\(limits.maxDescriptors)",
+                                "proc.budget": "\(limits.timeBudget)"])
         }
     }
 
@@ -95,17 +177,19 @@ final class ProcessLookup: Sendable {
         var remote: Endpoint
     }
 
-    /// Every TCP socket of this network namespace by 4-tuple; a socket a process holds (inode
-    /// not 0) wins over an orphan or TIME_WAIT row on the same 4-tuple.
-    private func localSockets() -> [SocketKey: ProcNet.Socket] {
+    /// The TCP sockets of this network namespace a lookup can be about, by 4-tuple; a socket a
+    /// process holds (inode not 0) wins over an orphan on the same 4-tuple. Listeners, request
+    /// sockets and TIME_WAIT (no process holds one) are left out of the view: on a busy host
+    /// they are most of the table.
+    private func localSockets(_ cache: inout Cache) -> [SocketKey: ProcNet.Socket] {
         var table: [SocketKey: ProcNet.Socket] = [:]
         for file in ["tcp", "tcp6"] {
             guard let text = readText("\(root)/net/\(file)") else {
-                warnOnce("net.\(file)", "cannot read the kernel's socket table",
+                warnOnce(&cache, "net.\(file)", "cannot read the kernel's socket table",
                          metadata: ["proc.path": "\(root)/net/\(file)", "error": "\(String(cString: strerror(errno)))"])
                 continue
             }
-            for socket in ProcNet.sockets(inTable: text) {
+            for socket in ProcNet.sockets(inTable: text) where socket.state != .timeWait && socket.state.endpointState != nil {
                 let key = SocketKey(local: socket.local, remote: socket.remote)
                 if let existing = table[key], existing.inode != 0 { continue }
                 table[key] = socket
@@ -116,51 +200,22 @@ final class ProcessLookup: Sendable {
 
     // MARK: - Who holds an inode
 
-    /// The pid holding each of `wanted` as an open fd, from the cache or one bounded scan of `/proc`.
-    private func owners(of wanted: Set<UInt64>) -> [UInt64: Int32] {
-        guard !wanted.isEmpty else { return [:] }
-        let now = ContinuousClock.now
-        var found: [UInt64: Int32] = cache.withLock { cache in
-            if let takenAt = cache.takenAt, now - takenAt > limits.cacheLifetime {
-                cache.inodes.removeAll(keepingCapacity: true)
-                cache.takenAt = nil
-            }
-            return cache.inodes.filter { wanted.contains($0.key) }
-        }
-        var missing = wanted.subtracting(found.keys)
-        guard !missing.isEmpty else { return found }
-
-        let scan = scanDescriptors(until: &missing)
-        cache.withLock { cache in
-            cache.inodes.merge(scan.seen) { _, new in new }
-            if cache.takenAt == nil { cache.takenAt = now }
-        }
-        for inode in wanted { if let pid = scan.seen[inode] { found[inode] = pid } }
-        if !missing.isEmpty {
-            if scan.deniedProcesses > 0 {
-                warnOnce("permission", "cannot name the process behind a stuck socket: no permission to read other processes' /proc/PID/fd (grant CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH)",
-                         metadata: ["proc.denied": "\(scan.deniedProcesses)"])
-            }
-            if scan.stoppedEarly {
-                warnOnce("limit", "process lookup stopped at its bound before finding every socket",
-                         metadata: ["proc.descriptors": "\(scan.descriptors)", "proc.limit": "\(limits.maxDescriptors)",
-                                    "proc.budget": "\(limits.timeBudget)"])
-            }
-        }
-        return found
-    }
-
     private struct Scan {
         var seen: [UInt64: Int32] = [:]
         var descriptors = 0
         var deniedProcesses = 0
         var stoppedEarly = false
+        /// The same without `seen`, kept with a view.
+        var summary: Scan { Scan(descriptors: descriptors, deniedProcesses: deniedProcesses, stoppedEarly: stoppedEarly) }
     }
 
-    /// Walks `/proc/[0-9]*/fd/*`, noting every socket inode it passes, until `missing` is empty or
-    /// a bound is hit. readlinkat on the open directory: no path string per fd.
-    private func scanDescriptors(until missing: inout Set<UInt64>) -> Scan {
+    /// Walks `/proc/[0-9]*/fd/*`, noting the holder of each of `wanted` (the TCP sockets of the
+    /// tables), until every one is found or a bound is hit. readlinkat on the open directory: no
+    /// path string per fd.
+    private func scanDescriptors(wanted: Set<UInt64>) -> Scan {
         var scan = Scan()
+        var missing = wanted
+        guard !missing.isEmpty else { return scan }
         let deadline = ContinuousClock.now + limits.timeBudget
         guard let procDirectory = opendir(root) else { return scan }
         defer { closedir(procDirectory) }
@@ -197,8 +252,10 @@ final class ProcessLookup: Sendable {
                 else { continue }
                 let digits = link[prefix.count..<(count - 1)]
                 guard let inode = UInt64(String(decoding: digits.map { UInt8(bitPattern: $0) }, as: UTF8.self)) else { continue }
-                scan.seen[inode] = pid
-                if missing.remove(inode) != nil, missing.isEmpty { break processes }
+                if missing.remove(inode) != nil {
+                    scan.seen[inode] = pid
+                    if missing.isEmpty { break processes }
+                }
             }
         }
         return scan
@@ -229,8 +286,7 @@ final class ProcessLookup: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private func warnOnce(_ key: String, _ message: Logger.Message, metadata: Logger.Metadata) {
-        let first = cache.withLock { $0.warned.insert(key).inserted }
-        if first { logger.warning(message, metadata: metadata) }
+    private func warnOnce(_ cache: inout Cache, _ key: String, _ message: Logger.Message, metadata: Logger.Metadata) {
+        if cache.warned.insert(key).inserted { logger.warning(message, metadata: metadata) }
     }
 }

@@ -100,13 +100,22 @@ final class TrackerStage: Sendable {
     /// Metrics count the events, firing alerts get their process, then the output has them.
     private func hand(_ events: inout [Event]) {
         guard !events.isEmpty else { return }
+        var firing: [(index: Int, query: ProcessLookup.Query)] = []
         for index in events.indices {
             metrics?.record(events[index])
-            if let processLookup, case .alert(var alert) = events[index], alert.status == .firing {
-                // Rare (one per stuck side) and bounded by ProcessLookup's own time budget, so the
-                // lookup may run here, just before the line is queued.
-                alert.process = processLookup.process(for: alert)
-                events[index] = .alert(alert)
+            if processLookup != nil, case .alert(let alert) = events[index], alert.status == .firing {
+                firing.append((index, ProcessLookup.query(for: alert)))
+            }
+        }
+        if let processLookup, !firing.isEmpty {
+            // All of a batch's alerts from one view of /proc, taken at most about once a second
+            // (ProcessLookup's bounds): a program leaking sockets fires hundreds a second, and
+            // looking each up on its own held this queue, and so the capture, for seconds.
+            let found = processLookup.processes(for: firing.map(\.query))
+            for (alertIndex, process) in zip(firing.map(\.index), found) {
+                guard case .alert(var alert) = events[alertIndex] else { continue }
+                alert.process = process
+                events[alertIndex] = .alert(alert)
             }
         }
         output.submit(events)

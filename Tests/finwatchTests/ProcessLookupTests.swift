@@ -244,6 +244,43 @@ final class RecordingLogHandler: LogHandler, Sendable {
         #expect(warnings.allSatisfy { $0.1.contains("socket table") })
     }
 
+    /// A program leaking sockets: hundreds stuck at once, all named by one call (one read of the
+    /// socket tables, one walk of /proc), each as this process, each confirmed by the kernel.
+    @Test func manyStuckSockets_areAllNamedFromOneView() async throws {
+        let sockets = LoopbackSockets()
+        let listener = try sockets.listener()
+        var queries: [ProcessLookup.Query] = []
+        for _ in 0..<300 {
+            let (client, server) = try sockets.connectedPair(to: listener)
+            queries.append(ProcessLookup.Query(endpoint: sockets.endpoint(of: server),
+                                               peer: sockets.peerEndpoint(of: server), state: .closeWait))
+            sockets.close(client)
+        }
+        _ = try await waitForKernelState(.closeWait, local: queries[queries.count - 1].endpoint,
+                                         remote: queries[queries.count - 1].peer)
+        let found = ProcessLookup().processes(for: queries)
+        #expect(found.count == 300)
+        #expect(found.allSatisfy { $0?.pid == getpid() && $0?.kernelConfirmed == true })
+    }
+
+    /// A view of the host answers lookups while it is young; a socket newer than the view is
+    /// found only once the view may be retaken.
+    @Test func aViewIsReused_andRetakenForASocketItLacks() async throws {
+        let sockets = LoopbackSockets()
+        let (firstServer, firstClient) = try await sockets.serverSideInCloseWait()
+        let first = ProcessLookup.Query(endpoint: firstServer, peer: firstClient, state: .closeWait)
+        let hour = Duration.seconds(3600)
+        let holding = ProcessLookup(limits: .init(viewLifetime: hour, retakeAfter: hour))
+        let retaking = ProcessLookup(limits: .init(viewLifetime: hour, retakeAfter: .zero, costFactor: 0))
+        #expect(holding.processes(for: [first])[0]?.pid == getpid())
+        #expect(retaking.processes(for: [first])[0]?.pid == getpid())
+
+        let (secondServer, secondClient) = try await sockets.serverSideInCloseWait()
+        let second = ProcessLookup.Query(endpoint: secondServer, peer: secondClient, state: .closeWait)
+        #expect(holding.processes(for: [second]) == [nil])   // the view predates the socket
+        #expect(retaking.processes(for: [second])[0]?.pid == getpid())
+    }
+
     /// Not a timed assertion: prints what a lookup costs among ~3000 sockets, for the README.
     @Test func costAmongThreeThousandSockets_isMeasured() async throws {
         let sockets = LoopbackSockets()
