@@ -531,6 +531,33 @@ package struct ConnectionTable: ~Copyable {
         case .closing, .residue: closingTimers.push(entry)
         }
         nextDue = min(nextDue, entry.deadline)
+        if idleTimerEntries > 2 * liveCount + ConnectionTable.idleCompactionSlack { compactIdleTimers() }
+    }
+
+    /// Alert timer entries waiting, stale ones included.
+    package var alertTimerEntries: Int { closeWaitTimers.count + finWait2Timers.count + lastAckTimers.count }
+
+    /// Idle timer entries waiting, stale ones included.
+    package var idleTimerEntries: Int { openingTimers.count + openTimers.count + closingTimers.count }
+
+    /// Stale entries tolerated beyond the live connections' before a queue is swept.
+    static let idleCompactionSlack = 4096
+
+    /// Sweeps the stale idle entries. Idle timeouts are days long and an entry is never removed
+    /// when its connection ends, so on a host where connections live past the handshake timeout
+    /// the queues grew by 16 bytes per connection ended, for five days: gigabytes at a thousand
+    /// connections a second. Each live connection has one entry, so a sweep leaves at most
+    /// `liveCount`, and the next waits for as many pushes again: amortised O(1) per push.
+    private mutating func compactIdleTimers() {
+        let slots = self.slots   // read by the closure while the queues change: a reference, not a copy
+        let isCurrent = { (entry: TimerQueue.Entry) -> Bool in
+            let s = Int(entry.slot)
+            return slots[s].isLive && entry.matches(slots[s].generation) && slots[s].phase != .residue
+        }
+        openingTimers.compact(keeping: isCurrent)
+        openTimers.compact(keeping: isCurrent)
+        closingTimers.compact(keeping: isCurrent)
+        recomputeNextDue()
     }
 
     private mutating func schedule(idleTimerFor slot: Int, at time: Timestamp) {
@@ -559,12 +586,32 @@ package struct ConnectionTable: ~Copyable {
     }
 
     private mutating func push(_ entry: TimerQueue.Entry, to alert: AlertKind) {
+        let entries: Int
         switch alert {
-        case .closeWaitLingering: closeWaitTimers.push(entry)
-        case .finWait2Lingering: finWait2Timers.push(entry)
-        case .lastAckLingering: lastAckTimers.push(entry)
+        case .closeWaitLingering: closeWaitTimers.push(entry); entries = closeWaitTimers.count
+        case .finWait2Lingering: finWait2Timers.push(entry); entries = finWait2Timers.count
+        case .lastAckLingering: lastAckTimers.push(entry); entries = lastAckTimers.count
         }
         nextDue = min(nextDue, entry.deadline)
+        // Most sides leave the state long before a threshold of hours: swept like the idle timers.
+        if entries > 2 * liveCount + ConnectionTable.idleCompactionSlack { compactAlertTimers(alert) }
+    }
+
+    /// Drops the entries of `alert`'s queue whose side has left the state (or already fires).
+    private mutating func compactAlertTimers(_ alert: AlertKind) {
+        let slots = self.slots
+        let isCurrent = { (entry: TimerQueue.Entry) -> Bool in
+            let s = Int(entry.slot)
+            let side = entry.side.index
+            return slots[s].isLive && entry.matches(slots[s].generation)
+                && slots[s].endpoints[side].state == alert.state && !slots[s].endpoints[side].alertFiring
+        }
+        switch alert {
+        case .closeWaitLingering: closeWaitTimers.compact(keeping: isCurrent)
+        case .finWait2Lingering: finWait2Timers.compact(keeping: isCurrent)
+        case .lastAckLingering: lastAckTimers.compact(keeping: isCurrent)
+        }
+        recomputeNextDue()
     }
 
     private mutating func recomputeNextDue() {

@@ -28,6 +28,8 @@ struct TimerQueue {
     /// Index of the first live block, and of the next entry to pop within it.
     private var firstBlock = 0
     private var head = 0
+    /// Entries waiting, stale ones included.
+    private(set) var count = 0
 
     var isEmpty: Bool { first == nil }
 
@@ -43,11 +45,24 @@ struct TimerQueue {
             blocks.append(block)
         }
         blocks[blocks.count - 1].append(entry)
+        count += 1
+    }
+
+    /// Drops the entries `isCurrent` rejects, keeping the others in order. For a queue whose
+    /// timers are long (days) and mostly outlive their connections: never removed early, their
+    /// stale entries would pile up at the rate connections end, for the whole duration.
+    mutating func compact(keeping isCurrent: (Entry) -> Bool) {
+        var kept = TimerQueue()
+        while let entry = popFirst() {
+            if isCurrent(entry) { kept.push(entry) }
+        }
+        self = kept
     }
 
     mutating func popFirst() -> Entry? {
         guard let entry = first else { return nil }
         head += 1
+        count -= 1
         if head == TimerQueue.blockSize {
             // The block is spent: free it now, and drop the spent prefix of `blocks` now and then.
             blocks[firstBlock] = []
