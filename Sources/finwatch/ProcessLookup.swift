@@ -8,9 +8,10 @@ import Logging
 import Synchronization
 
 /// Names the program behind a stuck local socket, the way `ss -tp` does: find the socket by its
-/// 4-tuple in `/proc/net/tcp{,6}`, then the process holding its inode among `/proc/PID/fd/*`.
-/// Runs lazily (an alert firing, a `/connections` request), never per packet. All the I/O of
-/// process naming lives here; the parsing is `ProcNet` in the core.
+/// 4-tuple in the kernel's socket table (a netlink dump, or `/proc/net/tcp{,6}`), then the
+/// process holding its inode among `/proc/PID/fd/*`. Runs lazily (an alert firing, a
+/// `/connections` request), never per packet. All the I/O of process naming lives here; the
+/// parsing is `SockDiag` and `ProcNet` in the core.
 ///
 /// Reading another user's `/proc/PID/fd` needs CAP_DAC_READ_SEARCH (to list it) and
 /// CAP_SYS_PTRACE (to read its links). Without them finwatch still alerts, without `process`,
@@ -66,13 +67,17 @@ final class ProcessLookup: Sendable {
     }
 
     private let root: String
+    /// Whether the socket tables come from a netlink dump first (tests of procfs paths say no).
+    private let netlink: Bool
     private let limits: Limits
     private let logger: Logger
     private let cache = Mutex(Cache())
 
     /// `root` is where procfs is mounted; tests may point elsewhere only for failure paths.
-    init(root: String = "/proc", limits: Limits = Limits(), logger: Logger = Logger(label: "finwatch.process")) {
+    init(root: String = "/proc", netlink: Bool = true, limits: Limits = Limits(),
+         logger: Logger = Logger(label: "finwatch.process")) {
         self.root = root
+        self.netlink = netlink
         self.limits = limits
         self.logger = logger
     }
@@ -180,22 +185,74 @@ final class ProcessLookup: Sendable {
     /// The TCP sockets of this network namespace a lookup can be about, by 4-tuple; a socket a
     /// process holds (inode not 0) wins over an orphan on the same 4-tuple. Listeners, request
     /// sockets and TIME_WAIT (no process holds one) are left out of the view: on a busy host
-    /// they are most of the table.
+    /// they are most of the table. From a netlink dump where the kernel allows one (cheap, and
+    /// filtered by state in the kernel), else from `/proc/net/tcp{,6}`.
     private func localSockets(_ cache: inout Cache) -> [SocketKey: ProcNet.Socket] {
         var table: [SocketKey: ProcNet.Socket] = [:]
+        func add(_ socket: ProcNet.Socket) {
+            let key = SocketKey(local: socket.local, remote: socket.remote)
+            if let existing = table[key], existing.inode != 0 { return }
+            table[key] = socket
+        }
+        if netlink, let dumped = socketsByNetlink(&cache) {
+            dumped.forEach(add)
+            return table
+        }
         for file in ["tcp", "tcp6"] {
             guard let text = readText("\(root)/net/\(file)") else {
                 warnOnce(&cache, "net.\(file)", "cannot read the kernel's socket table",
                          metadata: ["proc.path": "\(root)/net/\(file)", "error": "\(String(cString: strerror(errno)))"])
                 continue
             }
-            for socket in ProcNet.sockets(inTable: text) where socket.state != .timeWait && socket.state.endpointState != nil {
-                let key = SocketKey(local: socket.local, remote: socket.remote)
-                if let existing = table[key], existing.inode != 0 { continue }
-                table[key] = socket
-            }
+            for socket in ProcNet.sockets(inTable: text) where Self.viewStates.contains(socket.state) { add(socket) }
         }
         return table
+    }
+
+    /// The kernel states a view holds: all but TIME_WAIT, LISTEN and request sockets.
+    private static let viewStates: Set<ProcNet.KernelState> =
+        [.established, .synSent, .synReceived, .finWait1, .finWait2, .close, .closeWait, .lastAck, .closing]
+
+    /// NETLINK_SOCK_DIAG (linux/netlink.h); not in Glibc's module.
+    private static let netlinkSockDiag: Int32 = 4
+
+    /// Both families' sockets in `viewStates`, dumped by the kernel over netlink; nil if it cannot
+    /// be done (no such socket family here, a sandbox, a malformed or refused dump), and then
+    /// `/proc/net/tcp` is read instead, with the reason logged once.
+    private func socketsByNetlink(_ cache: inout Cache) -> [ProcNet.Socket]? {
+        func refuse(_ reason: String) -> [ProcNet.Socket]? {
+            warnOnce(&cache, "netlink", "cannot dump sockets over netlink: reading /proc/net/tcp instead (slower on a busy host)",
+                     metadata: ["error": "\(reason)"])
+            return nil
+        }
+        let descriptor = socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Self.netlinkSockDiag)
+        guard descriptor >= 0 else { return refuse(String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        // A kernel that never answers must not hold the caller: a dump's datagrams come at once.
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var sockets: [ProcNet.Socket] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        for (index, family) in SockDiag.Family.allCases.enumerated() {
+            let sequence = UInt32(index + 1)
+            let request = SockDiag.request(family: family, states: Self.viewStates, sequence: sequence)
+            let sent = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+            guard sent == request.count else { return refuse(String(cString: strerror(errno))) }
+            // Bounded: a million datagrams is tens of millions of sockets, far past any host.
+            var finished = false
+            for _ in 0..<1_000_000 where !finished {
+                let count = recv(descriptor, &buffer, buffer.count, 0)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { return refuse(count == 0 ? "end of the dump without NLMSG_DONE" : String(cString: strerror(errno))) }
+                let chunk = SockDiag.parse(buffer[0..<count], sequence: sequence)
+                if let errorNumber = chunk.errorNumber { return refuse(String(cString: strerror(errorNumber))) }
+                if chunk.isMalformed { return refuse("a malformed message in the dump") }
+                sockets.append(contentsOf: chunk.sockets)
+                finished = chunk.isDone
+            }
+            guard finished else { return refuse("the dump did not end") }
+        }
+        return sockets
     }
 
     // MARK: - Who holds an inode

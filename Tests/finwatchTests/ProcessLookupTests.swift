@@ -234,7 +234,7 @@ final class RecordingLogHandler: LogHandler, Sendable {
     @Test func unreadableProc_degradesToNoProcess_andSaysWhyOnce() {
         let handler = RecordingLogHandler()
         let logger = Logger(label: "test") { _ in handler }
-        let lookup = ProcessLookup(root: "/nonexistent-proc-for-finwatch-test", logger: logger)
+        let lookup = ProcessLookup(root: "/nonexistent-proc-for-finwatch-test", netlink: false, logger: logger)
         let query = ProcessLookup.Query(endpoint: Endpoint(ip: IPAddress("127.0.0.1")!, port: 1),
                                         peer: Endpoint(ip: IPAddress("127.0.0.1")!, port: 2), state: .closeWait)
         #expect(lookup.processes(for: [query]) == [nil])
@@ -242,6 +242,21 @@ final class RecordingLogHandler: LogHandler, Sendable {
         let warnings = handler.entries.withLock { $0.filter { $0.0 == .warning } }
         #expect(warnings.count == 2)  // tcp and tcp6, once each, not once per lookup
         #expect(warnings.allSatisfy { $0.1.contains("socket table") })
+    }
+
+    /// The same socket, the same answer, whichever way the socket table is read; and the netlink
+    /// dump really is what answers (no fallback said in the log).
+    @Test(arguments: [false, true])
+    func netlinkDumpAndProcText_agree(ipv6: Bool) async throws {
+        let sockets = LoopbackSockets(ipv6: ipv6)
+        let (serverEnd, clientEnd) = try await sockets.serverSideInCloseWait()
+        let query = ProcessLookup.Query(endpoint: serverEnd, peer: clientEnd, state: .closeWait)
+        let handler = RecordingLogHandler()
+        let byNetlink = ProcessLookup(logger: Logger(label: "test") { _ in handler }).processes(for: [query])[0]
+        let byText = ProcessLookup(netlink: false).processes(for: [query])[0]
+        #expect(byNetlink?.pid == getpid() && byNetlink?.kernelConfirmed == true)
+        #expect(byNetlink == byText)
+        #expect(handler.entries.withLock { $0.isEmpty }, "\(handler.entries.withLock { $0 })")
     }
 
     /// A program leaking sockets: hundreds stuck at once, all named by one call (one read of the
