@@ -98,6 +98,54 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
     }
 
+    /// A program leaking sockets: 400 stuck in CLOSE_WAIT at once, their alerts fire together.
+    /// Every one names this process (named in one view of the host, not 400 reads of the socket
+    /// table on the tracker's queue), and the capture drops nothing meanwhile.
+    @Test(.disabled(if: AlertingEndToEndTests.needsRoot, "capturing on lo needs root or CAP_NET_RAW"),
+          .timeLimit(.minutes(1)))
+    func manyStuckSockets_allFireNamed_withoutDrops() async throws {
+        let stuckCount = 400
+        let sockets = LoopbackSockets()
+        let listener = try sockets.listenerOutsideEphemeralRange()
+        let finwatch = try FinwatchProcess([
+            "--interface", "lo", "--no-listen", "--close-wait-threshold", "1s", "--stats-interval", "1h",
+            "--filter", "port \(sockets.port(of: listener))",
+        ])
+        var ended = false
+        defer { if !ended { finwatch.signal(SIGKILL); _ = try? finwatch.wait(seconds: 5) } }
+        var started = false
+        for _ in 0..<100 where !started {
+            started = Self.events(finwatch.currentStdout).contains { $0["type"] as? String == "start" }
+            if !started { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        try #require(started, "finwatch never started: \(finwatch.currentStdout)")
+
+        var stuckPorts = Set<Int>()
+        for _ in 0..<stuckCount {
+            let (client, server) = try sockets.connectedPair(to: listener)
+            stuckPorts.insert(Int(sockets.peerEndpoint(of: server).port))   // the client's: orig
+            sockets.close(client)   // the peer closes; this side never does
+        }
+        var firing: [[String: Any]] = []
+        for _ in 0..<100 where firing.count < stuckCount {
+            try await Task.sleep(for: .milliseconds(100))
+            firing = Self.events(finwatch.currentStdout).filter { $0["type"] as? String == "alert" && $0["status"] as? String == "firing" }
+        }
+        #expect(firing.count == stuckCount)
+        let named = firing.filter { (($0["process"] as? [String: Any])?["pid"] as? Int) == Int(getpid()) }
+        #expect(named.count == stuckCount, "\(stuckCount - named.count) alerts without this process")
+        let clients = Set(firing.compactMap { (($0["orig"] as? [String: Any])?["port"] as? Int) })
+        #expect(clients == stuckPorts)
+
+        finwatch.signal(SIGTERM)
+        let result = try finwatch.wait(seconds: 15)
+        ended = true
+        #expect(result.status == 0, "\(result.stderr)")
+        let stop = try #require(Self.events(result.stdout).last { $0["type"] as? String == "stop" })
+        let capture = try #require(stop["capture"] as? [String: Any])
+        #expect(capture["drops_kernel"] as? Int == 0)
+    }
+
     static func events(_ text: String) -> [[String: Any]] {
         text.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
