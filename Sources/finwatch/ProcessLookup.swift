@@ -82,12 +82,6 @@ final class ProcessLookup: Sendable {
         self.logger = logger
     }
 
-    /// The process behind the stuck side of one alert, or nil (not a local socket, orphaned, no
-    /// permission).
-    func process(for alert: AlertEvent) -> ProcessInfo? {
-        processes(for: [Self.query(for: alert)])[0]
-    }
-
     /// The stuck side of an alert as a lookup.
     static func query(for alert: AlertEvent) -> Query {
         let endpoint = alert.side == .orig ? alert.identity.orig : alert.identity.resp

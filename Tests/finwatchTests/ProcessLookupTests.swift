@@ -202,16 +202,17 @@ final class RecordingLogHandler: LogHandler, Sendable {
         var alert = AlertEvent(time: .ms(0), identity: identity, alert: .closeWaitLingering, status: .firing,
                                side: .resp, since: .ms(0), duration: 0, threshold: 0)
         let lookup = ProcessLookup()
-        #expect(lookup.process(for: alert)?.pid == getpid())
-        #expect(lookup.process(for: alert)?.kernelConfirmed == true)
+        func process(for alert: AlertEvent) -> ProcessInfo? { lookup.processes(for: [ProcessLookup.query(for: alert)])[0] }
+        #expect(process(for: alert)?.pid == getpid())
+        #expect(process(for: alert)?.kernelConfirmed == true)
 
         alert.alert = .lastAckLingering  // finwatch thinks LAST_ACK; the kernel says CLOSE_WAIT
-        #expect(lookup.process(for: alert)?.kernelConfirmed == false)
+        #expect(process(for: alert)?.kernelConfirmed == false)
 
         // The orig side (the client) closed: the kernel keeps an orphan with no inode, no process.
         alert.side = .orig
         alert.alert = .finWait2Lingering
-        #expect(lookup.process(for: alert) == nil)
+        #expect(process(for: alert) == nil)
     }
 
     @Test func snapshotRows_areKeyedByUidAndSide() async throws {

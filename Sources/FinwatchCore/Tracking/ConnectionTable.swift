@@ -341,8 +341,7 @@ package struct ConnectionTable: ~Copyable {
         while let head = alertHead(alert), head.deadline <= now.nanoseconds {
             popAlert(alert)
             let s = Int(head.slot)
-            guard slots[s].isLive, head.matches(slots[s].generation),
-                  slots[s].endpoints[head.side.index].state == alert.state, !slots[s].endpoints[head.side.index].alertFiring else { continue }
+            guard Self.isCurrent(head, alert, in: slots) else { continue }
             slots[s].endpoints[head.side.index].alertFiring = true
             slots[s].anomalies.insert(alert.anomaly)
             let since = slots[s].since(head.side, in: teardowns)
@@ -362,7 +361,7 @@ package struct ConnectionTable: ~Copyable {
             budget -= 1
             popIdle(phase)
             let s = Int(head.slot)
-            guard slots[s].isLive, head.matches(slots[s].generation), slots[s].phase != .residue else { continue }
+            guard Self.isCurrentIdle(head, in: slots) else { continue }
             let current = slots[s].phase
             let quietUntil = slots[s].lastSeen.adding(nanoseconds: idleTimeout(current))
             if quietUntil <= now {
@@ -468,7 +467,7 @@ package struct ConnectionTable: ~Copyable {
             while let head = idleHead(phase) {
                 popIdle(phase)
                 let s = Int(head.slot)
-                guard slots[s].isLive, head.matches(slots[s].generation), slots[s].phase != .residue else { continue }
+                guard Self.isCurrentIdle(head, in: slots) else { continue }
                 if slots[s].phase != phase {
                     // Queued under an earlier phase: move it to its own queue (its only entry).
                     let current = slots[s].phase
@@ -531,7 +530,7 @@ package struct ConnectionTable: ~Copyable {
         case .closing, .residue: closingTimers.push(entry)
         }
         nextDue = min(nextDue, entry.deadline)
-        if idleTimerEntries > 2 * liveCount + ConnectionTable.idleCompactionSlack { compactIdleTimers() }
+        if idleTimerEntries > 2 * liveCount + ConnectionTable.timerCompactionSlack { compactIdleTimers() }
     }
 
     /// Alert timer entries waiting, stale ones included.
@@ -541,7 +540,24 @@ package struct ConnectionTable: ~Copyable {
     package var idleTimerEntries: Int { openingTimers.count + openTimers.count + closingTimers.count }
 
     /// Stale entries tolerated beyond the live connections' before a queue is swept.
-    static let idleCompactionSlack = 4096
+    static let timerCompactionSlack = 4096
+
+    /// Whether an idle entry still stands for its connection: the slot holds the connection it
+    /// was made for, and that connection is not a residue (whose end is the residue timer's).
+    @inline(__always)
+    private static func isCurrentIdle(_ entry: TimerQueue.Entry, in slots: [Connection]) -> Bool {
+        let s = Int(entry.slot)
+        return slots[s].isLive && entry.matches(slots[s].generation) && slots[s].phase != .residue
+    }
+
+    /// Whether an alert entry still stands: its side is still in the alert's state, not yet firing.
+    @inline(__always)
+    private static func isCurrent(_ entry: TimerQueue.Entry, _ alert: AlertKind, in slots: [Connection]) -> Bool {
+        let s = Int(entry.slot)
+        let side = entry.side.index
+        return slots[s].isLive && entry.matches(slots[s].generation)
+            && slots[s].endpoints[side].state == alert.state && !slots[s].endpoints[side].alertFiring
+    }
 
     /// Sweeps the stale idle entries. Idle timeouts are days long and an entry is never removed
     /// when its connection ends, so on a host where connections live past the handshake timeout
@@ -550,10 +566,7 @@ package struct ConnectionTable: ~Copyable {
     /// `liveCount`, and the next waits for as many pushes again: amortised O(1) per push.
     private mutating func compactIdleTimers() {
         let slots = self.slots   // read by the closure while the queues change: a reference, not a copy
-        let isCurrent = { (entry: TimerQueue.Entry) -> Bool in
-            let s = Int(entry.slot)
-            return slots[s].isLive && entry.matches(slots[s].generation) && slots[s].phase != .residue
-        }
+        let isCurrent = { Self.isCurrentIdle($0, in: slots) }
         openingTimers.compact(keeping: isCurrent)
         openTimers.compact(keeping: isCurrent)
         closingTimers.compact(keeping: isCurrent)
@@ -594,18 +607,13 @@ package struct ConnectionTable: ~Copyable {
         }
         nextDue = min(nextDue, entry.deadline)
         // Most sides leave the state long before a threshold of hours: swept like the idle timers.
-        if entries > 2 * liveCount + ConnectionTable.idleCompactionSlack { compactAlertTimers(alert) }
+        if entries > 2 * liveCount + ConnectionTable.timerCompactionSlack { compactAlertTimers(alert) }
     }
 
     /// Drops the entries of `alert`'s queue whose side has left the state (or already fires).
     private mutating func compactAlertTimers(_ alert: AlertKind) {
         let slots = self.slots
-        let isCurrent = { (entry: TimerQueue.Entry) -> Bool in
-            let s = Int(entry.slot)
-            let side = entry.side.index
-            return slots[s].isLive && entry.matches(slots[s].generation)
-                && slots[s].endpoints[side].state == alert.state && !slots[s].endpoints[side].alertFiring
-        }
+        let isCurrent = { Self.isCurrent($0, alert, in: slots) }
         switch alert {
         case .closeWaitLingering: closeWaitTimers.compact(keeping: isCurrent)
         case .finWait2Lingering: finWait2Timers.compact(keeping: isCurrent)

@@ -43,7 +43,7 @@ struct IdleTimerTests {
         clock += 20 * second
         table.advance(to: Timestamp(nanoseconds: IndexScenario.start + clock), into: &events)
         #expect(table.count == 1)
-        #expect(table.idleTimerEntries <= 2 + ConnectionTable.idleCompactionSlack,
+        #expect(table.idleTimerEntries <= 2 + ConnectionTable.timerCompactionSlack,
                 "\(table.idleTimerEntries) idle entries for 1 connection")
         let resets = IndexScenario.closes(events).filter { $0.close == .reset }
         #expect(resets.count == connections)
@@ -98,7 +98,7 @@ struct IdleTimerTests {
         }
         #expect(IndexScenario.closes(events).filter { $0.close == .normal }.count == rounds * perRound)
         // Without sweeps the CLOSE_WAIT queue alone would hold all 100,000 until the threshold.
-        #expect(peak <= 3 * (2 * (perRound + 1) + ConnectionTable.idleCompactionSlack),
+        #expect(peak <= 3 * (2 * (perRound + 1) + ConnectionTable.timerCompactionSlack),
                 "\(peak) alert entries at most, for at most \(perRound + 1) connections")
 
         clock += 6 * 3600 * second
