@@ -1,0 +1,73 @@
+import Testing
+@testable import FinwatchCore
+
+/// `receiveWhileOpen` is the tracker's fast path for segments without SYN, FIN or RST on an open
+/// connection; it must leave the record exactly as the general `receive` does. Both are fed the
+/// same random segments (data, pure ACKs, zero windows, old and new sequence numbers, copies on
+/// other interfaces) from either side, and every field the record's output depends on compared.
+@Suite("Tracking: the open connection's fast path")
+struct OpenFastPathTests {
+    static let client = Endpoint(ip: IPAddress("198.18.0.1")!, port: 40_000)
+    static let server = Endpoint(ip: IPAddress("198.19.0.1")!, port: 443)
+
+    static func segment(fromClient: Bool, flags: TCPFlags, seq: UInt32, ack: UInt32, payload: UInt32,
+                        window: UInt16, ipID: UInt16, interface: UInt32?, at nanoseconds: Int64) -> TCPSegment {
+        let (source, destination) = fromClient ? (client, server) : (server, client)
+        return TCPSegment(timestamp: Timestamp(nanoseconds: nanoseconds), source: source.ip, destination: destination.ip,
+                          sourcePort: source.port, destinationPort: destination.port,
+                          sequence: SequenceNumber(seq), acknowledgment: SequenceNumber(ack), flags: flags,
+                          window: window, payloadLength: payload, ipIdentification: ipID, interfaceIndex: interface)
+    }
+
+    @Test(arguments: [UInt64(1), 2, 3, 4])
+    func sameRecordAsTheGeneralPath(seed: UInt64) {
+        var random = GarbageTests.SplitMix64(state: seed)
+        let first = Self.segment(fromClient: true, flags: .ack, seq: 1000, ack: 5000, payload: 0, window: 500,
+                                 ipID: 1, interface: nil, at: 1_000_000)
+        let senderIsA = FlowKey.senderIsA(first)
+        var open = Connection(key: FlowKey(first, senderIsA: senderIsA), origIsA: senderIsA, uidNumber: 1, generation: 0,
+                              phase: .open, handshakeSeen: false, firstSeen: first.timestamp, lastSeen: first.timestamp,
+                              orig: EndpointRecord(state: .established), resp: EndpointRecord(state: .established))
+        var general = open
+        var teardowns = TeardownStore()
+        var events: [Event] = []
+        var previous = first
+        var clock: Int64 = 1_000_000
+        var copies = 0
+        for step in 0..<20_000 {
+            clock += Int64(random.next() % 30_000_000)   // up to 30 ms apart: copies within the window, and not
+            let fromClient = random.next() % 2 == 0
+            let flagChoices: [TCPFlags] = [.ack, [.ack, .psh], [], [.ack, .urg], .psh]
+            var segment = Self.segment(
+                fromClient: fromClient, flags: flagChoices[Int(random.next() % 5)],
+                seq: 1000 &+ UInt32(random.next() % 100_000), ack: 5000 &+ UInt32(random.next() % 100_000),
+                payload: random.next() % 3 == 0 ? 0 : UInt32(random.next() % 1500),
+                window: random.next() % 10 == 0 ? 0 : UInt16(random.next() % 65_535),
+                ipID: UInt16(truncatingIfNeeded: random.next()),
+                interface: random.next() % 4 == 0 ? nil : UInt32(random.next() % 3), at: clock)
+            if random.next() % 8 == 0 {
+                // The previous segment again, soon after, maybe on another interface: a copy or not.
+                segment = Self.segment(fromClient: FlowKey.senderIsA(previous) == senderIsA, flags: previous.flags,
+                                       seq: previous.sequence.raw, ack: previous.acknowledgment.raw,
+                                       payload: previous.payloadLength, window: previous.window,
+                                       ipID: previous.ipIdentification, interface: UInt32(random.next() % 3),
+                                       at: previous.timestamp.nanoseconds + Int64(random.next() % 40_000_000))
+            }
+            let sender = FlowKey.senderIsA(segment)
+            #expect(open.isPlainSegmentWhileOpen(segment))
+            let taken = open.receiveWhileOpen(segment, senderIsA: sender, duplicateWindow: 20_000_000)
+            let receipt = general.receive(segment, senderIsA: sender, duplicateWindow: 20_000_000,
+                                          teardowns: &teardowns, into: &events)
+            #expect(taken == !receipt.isCopy, "step \(step)")
+            if receipt.isCopy { copies += 1 }
+            guard case .tracked = receipt.outcome else { Issue.record("step \(step): \(receipt.outcome)"); return }
+            #expect(events.isEmpty && general.teardownNumber == 0, "step \(step)")
+            #expect(open.endpoints[0] == general.endpoints[0] && open.endpoints[1] == general.endpoints[1], "step \(step)")
+            #expect(open.history == general.history && open.phase == general.phase, "step \(step)")
+            #expect(open.lastSeen == general.lastSeen && open.lastFingerprint == general.lastFingerprint
+                    && open.lastInterface == general.lastInterface, "step \(step)")
+            previous = segment
+        }
+        #expect(copies > 100 && copies < 10_000, "\(copies) copies: both kinds must be exercised")
+    }
+}
