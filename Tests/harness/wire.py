@@ -126,6 +126,32 @@ class WireConn:
                 and not s.has(Segment.RST) and s.ack == end and s.payload == 0 and s.t_us >= first_p_fin]
         return max(0, len(acks) - 1)
 
+    def time_wait_aftermath(self) -> dict[str, int]:
+        """Anomaly events the wire shows after a normal close's final ACK, while the active closer
+        holds TIME_WAIT: its final ACK sent again (`final_ack_retransmit`, one per copy) and an
+        RST from the peer into it (`time_wait_reset`, RFC 1337). Linux does both unprompted when
+        a late ACK from the peer reaches the TIME_WAIT socket: it acknowledges again, and the
+        peer, whose socket is gone, answers with an RST. A new SYN starts another connection."""
+        ac = self.active_closer
+        if ac not in ("orig", "resp"):
+            return {}
+        passive = self.other(ac)
+        final = self.fin_acked_at(passive)
+        if final is None or final.src != self.ep(ac):
+            return {}
+        end = self.fin_end(passive)
+        out: dict[str, int] = {}
+        for s in self.segs[self.segs.index(final) + 1:]:
+            if s.has(Segment.SYN):
+                break
+            if s.src == self.ep(passive) and s.has(Segment.RST):
+                out["time_wait_reset"] = 1   # the residue ends with it
+                break
+            if (s.src == self.ep(ac) and s.has(Segment.ACK) and not s.has(Segment.FIN) and not s.has(Segment.RST)
+                    and s.payload == 0 and s.ack == end):
+                out["final_ack_retransmit"] = out.get("final_ack_retransmit", 0) + 1
+        return out
+
     def wire_class(self) -> str:
         """The contract's `close` classification applied to what the capture shows."""
         syns = [s for s in self.segs if s.has(Segment.SYN)]
