@@ -61,7 +61,7 @@ extension Connection {
         switch phase {
         case .opening: sawSYNACK ? .unterminated : .noAnswer
         case .open: .unterminated
-        case .closing, .residue: (orig.sentFIN || resp.sentFIN) ? .halfClosed : .unterminated
+        case .closing: (orig.sentFIN || resp.sentFIN) ? .halfClosed : .unterminated
         }
     }
 }

@@ -86,13 +86,7 @@ extension Connection {
     /// fingerprint within a few ms on another interface (or where the capture does not say) is a
     /// copy. A retransmission differs: Linux's RTO is at least 200 ms and IPv4 gives it a new id.
     mutating func isCopyOnAnotherInterface(_ segment: TCPSegment, window: Int64) -> Bool {
-        // 32 bits: a false match needs an equal hash within the window on the same connection.
-        var mixed = UInt64(segment.sequence.raw) << 32 | UInt64(segment.acknowledgment.raw)
-        mixed ^= UInt64(segment.flags.rawValue) << 56 ^ UInt64(segment.payloadLength) << 20
-        mixed ^= UInt64(segment.ipIdentification) << 4 ^ UInt64(segment.window) << 40
-        mixed ^= UInt64(segment.sourcePort) << 8
-        mixed = (mixed ^ mixed >> 29) &* 0xBF58_476D_1CE4_E5B9
-        let fingerprint = UInt32(truncatingIfNeeded: mixed ^ mixed >> 32)
+        let fingerprint = Connection.fingerprint(segment)
         let interface = segment.interfaceIndex ?? .max
         let isCopy = (orig.packets | resp.packets) != 0 && fingerprint == lastFingerprint
             && segment.timestamp.nanoseconds &- lastSeen.nanoseconds <= window
@@ -104,6 +98,18 @@ extension Connection {
         return isCopy
     }
 
+    /// What tells a copy of a segment from another segment: 32 bits, so a false match needs an
+    /// equal hash within the duplicate window on the same connection.
+    @inline(__always)
+    static func fingerprint(_ segment: TCPSegment) -> UInt32 {
+        var mixed = UInt64(segment.sequence.raw) << 32 | UInt64(segment.acknowledgment.raw)
+        mixed ^= UInt64(segment.flags.rawValue) << 56 ^ UInt64(segment.payloadLength) << 20
+        mixed ^= UInt64(segment.ipIdentification) << 4 ^ UInt64(segment.window) << 40
+        mixed ^= UInt64(segment.sourcePort) << 8
+        mixed = (mixed ^ mixed >> 29) &* 0xBF58_476D_1CE4_E5B9
+        return UInt32(truncatingIfNeeded: mixed ^ mixed >> 32)
+    }
+
     /// Applies one segment sent by `side`. Events that belong to this connection alone
     /// (anomalies) are appended to `events`; the table handles what needs the clock or the table.
     mutating func observe(_ segment: TCPSegment, from side: Side, at time: Timestamp,
@@ -113,10 +119,6 @@ extension Connection {
         if time > lastSeen { lastSeen = time }
         endpoints[side.index].packets &+= 1
         recordHistory(segment, from: side)
-
-        if phase == .residue {
-            return observeInResidue(segment, from: side, at: time, teardowns: &teardowns, into: &events)
-        }
 
         if teardownNumber != 0 && phase == .closing {
             let start = teardowns[teardownNumber].start
@@ -261,12 +263,9 @@ extension Connection {
         }
         history.record(.retransmit, from: side)
         anomalies.insert(.finRetransmit)
-        // After the record, a FIN sent again proves its sender never got the final ACK: it is
-        // still in LAST_ACK whatever the capture point saw.
-        let state = phase == .residue && endpoints[side.index].state == .closed ? EndpointState.lastAck : endpoints[side.index].state
         events.append(.anomaly(AnomalyEvent(
             time: time, identity: identity, anomaly: .finRetransmit, side: side,
-            count: Int(endpoints[side.index].finRetransmits), intervals: intervals, state: state)))
+            count: Int(endpoints[side.index].finRetransmits), intervals: intervals, state: endpoints[side.index].state)))
     }
 
     /// The FIN sent by `side` has just been acknowledged by its peer.
@@ -328,50 +327,6 @@ extension Connection {
         if endpoints[side.index].state != .closed { enter(.closed, for: side, at: time, teardowns: &teardowns) }
         if endpoints[peer.index].state != .closed { enter(.closed, for: peer, at: time, teardowns: &teardowns) }
         return .closed(kind)
-    }
-
-    // MARK: - After the close record
-
-    /// Late segments on a written connection: TIME_WAIT's business (RFC 9293 §3.10.7.4).
-    private mutating func observeInResidue(_ segment: TCPSegment, from side: Side, at time: Timestamp,
-                                           teardowns: inout TeardownStore, into events: inout [Event]) -> SegmentOutcome {
-        let flags = segment.flags
-        let peer = side.peer
-        let inTimeWait = orig.state == .timeWait || resp.state == .timeWait
-        if flags.contains(.syn) && !flags.contains(.ack) {
-            if inTimeWait {
-                let waiting: Side = endpoints[peer.index].state == .timeWait ? peer : side
-                anomalies.insert(.timeWaitReuse)
-                events.append(.anomaly(AnomalyEvent(
-                    time: time, identity: identity, anomaly: .timeWaitReuse, side: waiting, state: .timeWait,
-                    detail: "new SYN from \(side.rawValue) while \(waiting.rawValue) is in TIME_WAIT")))
-            }
-            return .replaced
-        }
-        if flags.contains(.rst) {
-            guard endpoints[peer.index].state == .timeWait else { return .tracked }
-            anomalies.insert(.timeWaitReset)
-            events.append(.anomaly(AnomalyEvent(
-                time: time, identity: identity, anomaly: .timeWaitReset, side: peer, state: .timeWait,
-                detail: "RST from \(side.rawValue) to a side in TIME_WAIT (RFC 1337)")))
-            return .residueEnded
-        }
-        if flags.contains(.fin) && endpoints[side.index].sentFIN
-            && segment.sequence + segment.payloadLength == endpoints[side.index].finSequence {
-            // The final ACK was lost past the capture point: the peer never got it.
-            noteFINRetransmit(from: side, at: time, teardowns: &teardowns, into: &events)
-            return .tracked
-        }
-        if flags.contains(.ack) && !flags.contains(.fin) && segment.payloadLength == 0
-            && endpoints[side.index].state == .timeWait && endpoints[peer.index].sentFIN
-            && segment.acknowledgment == endpoints[peer.index].finSequence + 1 {
-            finalAckRetransmits &+= 1
-            anomalies.insert(.finalAckRetransmit)
-            events.append(.anomaly(AnomalyEvent(
-                time: time, identity: identity, anomaly: .finalAckRetransmit, side: side,
-                count: Int(finalAckRetransmits), state: .timeWait)))
-        }
-        return .tracked
     }
 
     // MARK: - History

@@ -52,11 +52,9 @@ enum RecordPhase: UInt8 {
     case opening
     /// Open, no FIN or RST yet.
     case open
-    /// At least one FIN or RST seen, close record not yet written.
+    /// At least one FIN or RST seen, close record not yet written. Once it is, what is left of
+    /// the connection is a `Residue`, no longer a record.
     case closing
-    /// The close record is written; held so late segments (a FIN retransmitted, a new SYN, an RST)
-    /// become anomalies of the same uid instead of a new connection. TIME_WAIT or after an RST.
-    case residue
 }
 
 /// One tracked connection: its key, both endpoints and what the close record will need.

@@ -3,9 +3,11 @@
 ///
 /// Memory: records live in one dense slot array reserved for `maxConnections` up front (pages
 /// are touched only as slots are used) and an open-addressing index of 4-byte slot numbers, so
-/// an open connection costs its record plus a few bytes of index. Time: a lookup is a hash and
-/// a short probe; timers are FIFO queues (one per kind, each with one fixed duration), so no
-/// per-packet cost grows with the number of connections.
+/// an open connection costs its record plus a few bytes of index. A connection whose record is
+/// written leaves its slot for an 80-byte `Residue` in an array of their own, under the same
+/// index entry. Time: a lookup is a hash and a short probe; timers are FIFO queues (one per
+/// kind, each with one fixed duration), so no per-packet cost grows with the number of
+/// connections.
 package struct ConnectionTable: ~Copyable {
     package let configuration: TrackerConfiguration
     package private(set) var evictions: UInt64 = 0
@@ -15,18 +17,27 @@ package struct ConnectionTable: ~Copyable {
     package private(set) var rejected: UInt64 = 0
 
     private var slots: [Connection] = []
+    /// TIME_WAIT and the short hold after an RST: what is left of connections already written.
+    private var residues: [Residue] = []
+    private var freeResidues: [UInt32] = []
     /// The teardowns of the connections closing now, apart from their records.
     private var teardowns = TeardownStore()
     private var freeSlots: [UInt32] = []
-    /// Open addressing, linear probing: 0 is empty, otherwise slot + 1 in the low `slotBits`
-    /// and the top bits of the key's hash above them (the tag). A probe that meets another key
-    /// is almost always told by its tag, without reading that record: the records are far
-    /// bigger than the cache, and each one read was a cache miss.
+    /// Open addressing, linear probing: 0 is empty, otherwise a reference in the low bits
+    /// (`slotMask`: slot + 1, or `residueFlag` | residue + 1) and the top bits of the key's hash
+    /// above them (the tag). A probe that meets another key is almost always told by its tag,
+    /// without reading that record: the records are far bigger than the cache, and each one
+    /// read was a cache miss.
     private var index: [UInt32]
-    /// Bits that hold slot + 1: enough for `maxConnections`, the rest of the word is the tag.
+    /// Bits that hold a reference: enough for `maxConnections` and the residue flag above it;
+    /// the rest of the word is the tag.
     private let slotMask: UInt32
+    /// The reference's top bit: set, the rest numbers a residue; clear, a record's slot.
+    private let residueFlag: UInt32
     private let tagShift: UInt32
     private var liveCount = 0
+    /// Of `liveCount`, the residues: they have no idle or alert timers of their own.
+    private var residueCount = 0
     private var nextUID: UInt64 = 1
     private let seed: UInt64
     private var stateCounts = [Int](repeating: 0, count: EndpointState.allCases.count)
@@ -57,15 +68,23 @@ package struct ConnectionTable: ~Copyable {
         // to grow under load. Past a million slots it grows instead: reserving 2^31 records
         // (326 GB of address space) is refused by the kernel, and the process aborts.
         slots.reserveCapacity(min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit))
+        residues.reserveCapacity(min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit))
         index = [UInt32](repeating: 0, count: 1024)
-        let slotBits = UInt64(max(configuration.maxConnections, 16) + 1).bitWidth
+        let numberBits = UInt64(max(configuration.maxConnections, 16) + 1).bitWidth
             - UInt64(max(configuration.maxConnections, 16) + 1).leadingZeroBitCount
+        let slotBits = numberBits + 1   // and the residue flag
+        // The command line stops at 100 million (`maximumConnectionsLimit`), far below this.
+        precondition(slotBits <= 32, "maxConnections \(configuration.maxConnections) needs more than 32 bits of index")
         slotMask = slotBits >= 32 ? .max : (1 << UInt32(slotBits)) - 1
+        residueFlag = 1 << UInt32(slotBits - 1)
         tagShift = UInt32(min(slotBits, 32))
     }
 
     /// Tracked connections now, TIME_WAIT residues included.
     package var count: Int { liveCount }
+
+    /// Connections with a record (not yet written): the only ones idle and alert timers stand for.
+    private var recordCount: Int { liveCount - residueCount }
 
     // MARK: - Segments
 
@@ -75,11 +94,16 @@ package struct ConnectionTable: ~Copyable {
         let senderIsA = FlowKey.senderIsA(segment)
         let key = FlowKey(segment, senderIsA: senderIsA)
         let hash = key.hashValue(seed: seed)
-        guard let slot = find(key, hash: hash) else {
+        guard let reference = find(key, hash: hash) else {
             startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
             return
         }
-        let s = Int(slot)
+        if reference & residueFlag != 0 {
+            observeResidue(Int(reference & ~residueFlag) - 1, segment, senderIsA: senderIsA, key: key, hash: hash,
+                           into: &events)
+            return
+        }
+        let s = Int(reference) - 1
         if slots[s].isPlainSegmentWhileOpen(segment) {
             // Most segments: data and ACKs mid-connection, which change no state.
             if !slots[s].receiveWhileOpen(segment, senderIsA: senderIsA, duplicateWindow: configuration.duplicateWindow) {
@@ -111,12 +135,35 @@ package struct ConnectionTable: ~Copyable {
             break
         case .closed(let kind):
             writeRecord(slot: s, kind, at: segment.timestamp, endedBy: nil, into: &events)
-            enterResidue(slot: s, at: segment.timestamp)
-        case .replaced:
+            enterResidue(slot: s, hash: hash, at: segment.timestamp)
+        case .replaced, .residueEnded:
+            // A residue's answers (`observeResidue`): a record never gives them. Handled all the
+            // same, so a future transition that does cannot leave a stale index entry behind.
             remove(slot: s)
+            if case .replaced = receipt.outcome {
+                startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
+            }
+        }
+    }
+
+    /// A late segment on a connection already written: TIME_WAIT's business.
+    @inline(never)   // off the path most packets take
+    private mutating func observeResidue(_ r: Int, _ segment: TCPSegment, senderIsA: Bool, key: FlowKey, hash: UInt64,
+                                         into events: inout [Event]) {
+        let (outcome, isCopy) = residues[r].receive(segment, senderIsA: senderIsA,
+                                                    duplicateWindow: configuration.duplicateWindow, into: &events)
+        if isCopy {
+            duplicates &+= 1
+            return
+        }
+        switch outcome {
+        case .tracked, .closed:
+            break
+        case .replaced:
+            removeResidue(r)
             startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
         case .residueEnded:
-            remove(slot: s)
+            removeResidue(r)
         }
     }
 
@@ -196,7 +243,7 @@ package struct ConnectionTable: ~Copyable {
         afterTransition(slot: slot, receipt, at: segment.timestamp, into: &events)
         if case .closed(let kind) = receipt.outcome {
             writeRecord(slot: slot, kind, at: segment.timestamp, endedBy: nil, into: &events)
-            enterResidue(slot: slot, at: segment.timestamp)
+            enterResidue(slot: slot, hash: hash, at: segment.timestamp)
         }
     }
 
@@ -282,37 +329,69 @@ package struct ConnectionTable: ~Copyable {
     }
 
     /// After its record: TIME_WAIT for the active closer(s) for `--time-wait`, or a short hold
-    /// after an RST. The teardown's detail is dropped; the residue is the bare record.
-    private mutating func enterResidue(slot: Int, at time: Timestamp) {
+    /// after an RST. The record's slot is freed for a new connection; what TIME_WAIT needs moves
+    /// to a residue, which takes over the record's index entry (the states stay counted).
+    @inline(never)   // off the path most packets take
+    private mutating func enterResidue(slot: Int, hash: UInt64, at time: Timestamp) {
         let holdsTimeWait = slots[slot].orig.state == .timeWait || slots[slot].resp.state == .timeWait
-        slots[slot].phase = .residue
-        teardowns.release(slots[slot].teardownNumber)
-        slots[slot].teardownNumber = 0
+        let r: Int
+        if let free = freeResidues.popLast() {
+            r = Int(free)
+            residues[r] = slots[slot].residue(generation: residues[r].generation &+ 1)
+        } else {
+            r = residues.count
+            residues.append(slots[slot].residue(generation: 0))
+        }
+        let reference = residueFlag | UInt32(r + 1)
+        retargetIndex(hash: hash, from: UInt32(slot + 1), to: reference)
+        freeSlot(slot)
+        residueCount += 1
         let hold = holdsTimeWait ? configuration.timeWait : resetResidue
         let deadline = time.adding(nanoseconds: hold).nanoseconds
-        residueTimers.push(TimerQueue.Entry(deadline: deadline, slot: UInt32(slot),
-                                            generation: slots[slot].generation, side: .orig))
+        residueTimers.push(TimerQueue.Entry(deadline: deadline, slot: UInt32(r),
+                                            generation: residues[r].generation, side: .orig))
         nextDue = min(nextDue, deadline)
     }
 
     private mutating func remove(slot: Int) {
-        let key = slots[slot].key
-        removeIndex(key, slot: UInt32(slot))
+        removeIndex(slots[slot].key, reference: UInt32(slot + 1))
         count(slots[slot].orig.state, -1)
         count(slots[slot].resp.state, -1)
+        freeSlot(slot)
+        liveCount -= 1
+    }
+
+    /// The slot back on the free list; timers still naming it are stale from here on.
+    private mutating func freeSlot(_ slot: Int) {
         slots[slot].isLive = false
         teardowns.release(slots[slot].teardownNumber)
         slots[slot].teardownNumber = 0
         slots[slot].generation &+= 1
         freeSlots.append(UInt32(slot))
+    }
+
+    /// TIME_WAIT over, an RST assassinated it, a new SYN replaced it, or the table needed room.
+    @inline(never)   // off the path most packets take
+    private mutating func removeResidue(_ r: Int) {
+        removeIndex(residues[r].key, reference: residueFlag | UInt32(r + 1))
+        count(residues[r].states[0], -1)
+        count(residues[r].states[1], -1)
+        residues[r].isLive = false
+        freeResidues.append(UInt32(r))
         liveCount -= 1
+        residueCount -= 1
+    }
+
+    /// Whether a residue timer entry still stands for the residue it was made for.
+    @inline(__always)
+    private func isCurrentResidue(_ entry: TimerQueue.Entry) -> Bool {
+        let r = Int(entry.slot)
+        return residues[r].isLive && entry.matches(residues[r].generation)
     }
 
     /// Writes the record of a connection that did not end on the wire, and removes it.
     private mutating func end(slot: Int, at time: Timestamp, reason: String, into events: inout [Event]) {
-        if slots[slot].phase != .residue {
-            writeRecord(slot: slot, slots[slot].unfinishedCloseKind, at: time, endedBy: reason, into: &events)
-        }
+        writeRecord(slot: slot, slots[slot].unfinishedCloseKind, at: time, endedBy: reason, into: &events)
         remove(slot: slot)
     }
 
@@ -326,10 +405,9 @@ package struct ConnectionTable: ~Copyable {
         for alert in AlertKind.allCases { fireAlerts(alert, now: time, into: &events) }
         while let head = residueTimers.first, head.deadline <= now {
             _ = residueTimers.popFirst()
-            let s = Int(head.slot)
-            guard slots[s].isLive, head.matches(slots[s].generation), slots[s].phase == .residue else { continue }
+            guard isCurrentResidue(head) else { continue }
             // TIME_WAIT over (2*MSL): the active closer is CLOSED and the 4-tuple free again.
-            remove(slot: s)
+            removeResidue(Int(head.slot))
         }
         expireIdle(.opening, now: time, into: &events)
         expireIdle(.open, now: time, into: &events)
@@ -387,7 +465,7 @@ package struct ConnectionTable: ~Copyable {
         // and this runs when the table is fullest, so its memory is what the list reuses.
         index = []
         var uids = (lowest: UInt64.max, highest: UInt64(0))
-        for slot in slots.indices where slots[slot].isLive && slots[slot].phase != .residue {
+        for slot in slots.indices where slots[slot].isLive {
             uids = (min(uids.lowest, slots[slot].uidNumber), max(uids.highest, slots[slot].uidNumber))
         }
         let slotBits = UInt64(tagShift)   // at most 32: the uid's distance from the lowest gets the rest
@@ -396,7 +474,7 @@ package struct ConnectionTable: ~Copyable {
             // with one of its first still open): the pairs unpacked, twice the memory.
             var live: [(uid: UInt64, slot: UInt32)] = []
             live.reserveCapacity(liveCount)
-            for slot in slots.indices where slots[slot].isLive && slots[slot].phase != .residue {
+            for slot in slots.indices where slots[slot].isLive {
                 live.append((slots[slot].uidNumber, UInt32(slot)))
             }
             live.sort { $0.uid < $1.uid }
@@ -404,7 +482,7 @@ package struct ConnectionTable: ~Copyable {
         } else {
             var packed: [UInt64] = []
             packed.reserveCapacity(liveCount)
-            for slot in slots.indices where slots[slot].isLive && slots[slot].phase != .residue {
+            for slot in slots.indices where slots[slot].isLive {
                 packed.append((slots[slot].uidNumber - uids.lowest) << slotBits | UInt64(slot))
             }
             packed.sort()
@@ -428,9 +506,12 @@ package struct ConnectionTable: ~Copyable {
     private mutating func removeAll() {
         slots.removeAll(keepingCapacity: true)
         freeSlots.removeAll()
+        residues.removeAll(keepingCapacity: true)
+        freeResidues.removeAll()
         teardowns = TeardownStore()
         index = [UInt32](repeating: 0, count: 1024)
         liveCount = 0
+        residueCount = 0
         for state in stateCounts.indices { stateCounts[state] = 0 }
         closeWaitTimers = TimerQueue()
         finWait2Timers = TimerQueue()
@@ -444,7 +525,7 @@ package struct ConnectionTable: ~Copyable {
 
     /// libpcap dropped packets: every connection tracked now may be missing segments.
     package mutating func noteCaptureDrops() {
-        for slot in slots.indices where slots[slot].isLive && slots[slot].phase != .residue {
+        for slot in slots.indices where slots[slot].isLive {
             slots[slot].mayHaveLostSegments = true
         }
     }
@@ -456,9 +537,8 @@ package struct ConnectionTable: ~Copyable {
     /// half-closed ones — what users watch — only when nothing else is left.
     private mutating func evictOne(at time: Timestamp, into events: inout [Event]) -> Bool {
         while let head = residueTimers.popFirst() {
-            let s = Int(head.slot)
-            guard slots[s].isLive, head.matches(slots[s].generation), slots[s].phase == .residue else { continue }
-            remove(slot: s)
+            guard isCurrentResidue(head) else { continue }
+            removeResidue(Int(head.slot))
             evictions &+= 1
             return true
         }
@@ -501,7 +581,7 @@ package struct ConnectionTable: ~Copyable {
         switch phase {
         case .opening: configuration.idleTimeoutHandshake
         case .open: configuration.idleTimeoutEstablished
-        case .closing, .residue: configuration.idleTimeoutHalfClosed
+        case .closing: configuration.idleTimeoutHalfClosed
         }
     }
 
@@ -511,7 +591,7 @@ package struct ConnectionTable: ~Copyable {
         switch phase {
         case .opening: openingTimers.first
         case .open: openTimers.first
-        case .closing, .residue: closingTimers.first
+        case .closing: closingTimers.first
         }
     }
 
@@ -519,7 +599,7 @@ package struct ConnectionTable: ~Copyable {
         switch phase {
         case .opening: _ = openingTimers.popFirst()
         case .open: _ = openTimers.popFirst()
-        case .closing, .residue: _ = closingTimers.popFirst()
+        case .closing: _ = closingTimers.popFirst()
         }
     }
 
@@ -527,10 +607,10 @@ package struct ConnectionTable: ~Copyable {
         switch phase {
         case .opening: openingTimers.push(entry)
         case .open: openTimers.push(entry)
-        case .closing, .residue: closingTimers.push(entry)
+        case .closing: closingTimers.push(entry)
         }
         nextDue = min(nextDue, entry.deadline)
-        if idleTimerEntries > 2 * liveCount + ConnectionTable.timerCompactionSlack { compactIdleTimers() }
+        if idleTimerEntries > 2 * recordCount + ConnectionTable.timerCompactionSlack { compactIdleTimers() }
     }
 
     /// Alert timer entries waiting, stale ones included.
@@ -539,15 +619,16 @@ package struct ConnectionTable: ~Copyable {
     /// Idle timer entries waiting, stale ones included.
     package var idleTimerEntries: Int { openingTimers.count + openTimers.count + closingTimers.count }
 
-    /// Stale entries tolerated beyond the live connections' before a queue is swept.
+    /// Stale entries tolerated beyond the records' own before a queue is swept.
     static let timerCompactionSlack = 4096
 
     /// Whether an idle entry still stands for its connection: the slot holds the connection it
-    /// was made for, and that connection is not a residue (whose end is the residue timer's).
+    /// was made for (a connection that became a residue left its slot: a residue's end is the
+    /// residue timer's).
     @inline(__always)
     private static func isCurrentIdle(_ entry: TimerQueue.Entry, in slots: [Connection]) -> Bool {
         let s = Int(entry.slot)
-        return slots[s].isLive && entry.matches(slots[s].generation) && slots[s].phase != .residue
+        return slots[s].isLive && entry.matches(slots[s].generation)
     }
 
     /// Whether an alert entry still stands: its side is still in the alert's state, not yet firing.
@@ -607,7 +688,7 @@ package struct ConnectionTable: ~Copyable {
         }
         nextDue = min(nextDue, entry.deadline)
         // Most sides leave the state long before a threshold of hours: swept like the idle timers.
-        if entries > 2 * liveCount + ConnectionTable.timerCompactionSlack { compactAlertTimers(alert) }
+        if entries > 2 * recordCount + ConnectionTable.timerCompactionSlack { compactAlertTimers(alert) }
     }
 
     /// Drops the entries of `alert`'s queue whose side has left the state (or already fires).
@@ -632,6 +713,7 @@ package struct ConnectionTable: ~Copyable {
 
     // MARK: - Index
 
+    /// The reference (slot + 1, or `residueFlag` | residue + 1) indexed for `key`.
     @inline(__always)
     private func find(_ key: FlowKey, hash: UInt64) -> UInt32? {
         let mask = index.count - 1
@@ -641,11 +723,17 @@ package struct ConnectionTable: ~Copyable {
             let entry = index[position]
             if entry == 0 { return nil }
             if entry & ~slotMask == wanted {
-                let slot = entry & slotMask - 1
-                if slots[Int(slot)].key == key { return slot }
+                let reference = entry & slotMask
+                if self.key(of: reference) == key { return reference }
             }
             position = (position + 1) & mask
         }
+    }
+
+    /// The key of the record or residue an index reference names.
+    @inline(__always)
+    private func key(of reference: UInt32) -> FlowKey {
+        reference & residueFlag == 0 ? slots[Int(reference) - 1].key : residues[Int(reference & ~residueFlag) - 1].key
     }
 
     /// The hash's top bits, placed above the slot bits (none when the slots need all 32).
@@ -662,29 +750,40 @@ package struct ConnectionTable: ~Copyable {
         index[position] = tag(hash) | (slot + 1)
     }
 
+    /// The entry naming `old` names `new` from now on; its place and tag stay (same key).
+    private mutating func retargetIndex(hash: UInt64, from old: UInt32, to new: UInt32) {
+        let mask = index.count - 1
+        var position = Int(truncatingIfNeeded: hash) & mask
+        while index[position] & slotMask != old {
+            if index[position] == 0 { return }   // not indexed: nothing to retarget
+            position = (position + 1) & mask
+        }
+        index[position] = index[position] & ~slotMask | new
+    }
+
     private mutating func growIndex() {
         let old = index
         index = [UInt32](repeating: 0, count: old.count * 2)
         let mask = index.count - 1
         for entry in old where entry != 0 {
-            var position = Int(truncatingIfNeeded: slots[Int(entry & slotMask - 1)].key.hashValue(seed: seed)) & mask
+            var position = Int(truncatingIfNeeded: key(of: entry & slotMask).hashValue(seed: seed)) & mask
             while index[position] != 0 { position = (position + 1) & mask }
             index[position] = entry
         }
     }
 
     /// Backward-shift deletion: no tombstones, so probes stay short however long the run.
-    private mutating func removeIndex(_ key: FlowKey, slot: UInt32) {
+    private mutating func removeIndex(_ key: FlowKey, reference: UInt32) {
         let mask = index.count - 1
         var hole = Int(truncatingIfNeeded: key.hashValue(seed: seed)) & mask
-        while index[hole] & slotMask != slot + 1 {
+        while index[hole] & slotMask != reference {
             if index[hole] == 0 { return }   // not indexed: nothing to remove
             hole = (hole + 1) & mask
         }
         index[hole] = 0
         var next = (hole + 1) & mask
         while index[next] != 0 {
-            let home = Int(truncatingIfNeeded: slots[Int(index[next] & slotMask - 1)].key.hashValue(seed: seed)) & mask
+            let home = Int(truncatingIfNeeded: self.key(of: index[next] & slotMask).hashValue(seed: seed)) & mask
             // Move the entry back into the hole if its home is not between the hole and itself.
             let distanceToHome = (next - home) & mask
             let distanceToHole = (next - hole) & mask

@@ -5,7 +5,7 @@ import Testing
 @testable import FinwatchCore
 
 /// The table's index keeps a hash tag in the bits of each 32-bit entry that `maxConnections` does
-/// not need for the slot number (none at all from 2^31 - 1 on). Whatever the split, every
+/// not need for the slot or residue number and the residue flag (none at all from 2^30 on). Whatever the split, every
 /// connection must be found by its later segments, removals (backward-shift deletion, when a
 /// residue ends) must leave the others findable and make the removed ones unfindable, and the
 /// index must grow from its 1,024 entries without losing anything.
@@ -153,15 +153,15 @@ struct ConnectionTableIndexTests {
         #expect(a == b)
     }
 
-    /// From `maxConnections` 2^31 - 1 on, slot + 1 needs all 32 bits and there is no tag: the
-    /// table must still work. Run in a child process: if `init` reserved the slot array for all
-    /// of `maxConnections` (152 bytes a record, 326 GB at 2^31) the kernel would refuse it and
-    /// the process abort, which must fail this test, not end the test run.
-    @Test func maxConnections2to31_noTagBits_stillFindsAndRemoves() async {
+    /// From `maxConnections` 2^30 on, slot + 1 and the residue flag need all 32 bits and there
+    /// is no tag: the table must still work. Run in a child process: if `init` reserved the slot
+    /// array for all of `maxConnections` (152 bytes a record, 163 GB at 2^30) the kernel would
+    /// refuse it and the process abort, which must fail this test, not end the test run.
+    @Test func maxConnections2to30_noTagBits_stillFindsAndRemoves() async {
         await #expect(processExitsWith: .success) {
             var failures = 0
             for seed: UInt64 in [0x5EED_F1A7_C0FF_EE00, 7] {
-                IndexScenario.run(maxConnections: 1 << 31, seed: seed, connections: 64) { ok, message in
+                IndexScenario.run(maxConnections: 1 << 30, seed: seed, connections: 64) { ok, message in
                     if !ok { failures += 1; print("FAIL (seed \(seed)): \(message)") }
                 }
             }

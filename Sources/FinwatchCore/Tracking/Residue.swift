@@ -1,0 +1,128 @@
+/// What is left of a connection once its close record is written: held for `--time-wait` after
+/// the final ACK (10 s after an RST) so late segments become anomalies of the same uid, not a
+/// new connection. Only what TIME_WAIT's business needs (RFC 9293 §3.10.7.4): a retransmitted
+/// FIN, a final ACK sent again, a new SYN, an RST.
+///
+/// 80 bytes against a record's 152: a busy server closes thousands of connections a second and
+/// holds each for 60 s, so residues outnumber open connections many times over. Kept apart from
+/// the records, they also leave the records' array dense with the connections packets are for.
+struct Residue: BitwiseCopyable {
+    // Ordered so the value packs without padding: the one-byte fields sit in the key's tail.
+    var key: FlowKey
+    /// Both sides' states as the record left them (TIME_WAIT, CLOSED; after an RST, any).
+    var states: InlineArray<2, EndpointState>
+    var finalAckRetransmits: UInt8
+    var uidNumber: UInt64
+    /// Copy detection, as in the record: the last segment's time, fingerprint and interface.
+    var lastSeen: Timestamp
+    var lastFingerprint: UInt32
+    var lastInterface: UInt32
+    /// The sequence number each side's FIN occupies (meaningful where `sentFIN`).
+    var finSequence: InlineArray<2, SequenceNumber>
+    var generation: UInt32
+    var finRetransmits: InlineArray<2, UInt8>
+    private var facts = PackedFlags()
+
+    var origIsA: Bool { get { facts[1] } set { facts[1] = newValue } }
+    var handshakeSeen: Bool { get { facts[2] } set { facts[2] = newValue } }
+    /// False once freed; the index and the residue timers never reach a freed residue knowingly.
+    var isLive: Bool { get { facts[4] } set { facts[4] = newValue } }
+    private var origSentFIN: Bool { get { facts[8] } set { facts[8] = newValue } }
+    private var respSentFIN: Bool { get { facts[16] } set { facts[16] = newValue } }
+
+    init(key: FlowKey, uidNumber: UInt64, origIsA: Bool, handshakeSeen: Bool, orig: EndpointRecord,
+         resp: EndpointRecord, finalAckRetransmits: UInt8, lastSeen: Timestamp, lastFingerprint: UInt32,
+         lastInterface: UInt32, generation: UInt32) {
+        self.key = key
+        states = [orig.state, resp.state]
+        self.finalAckRetransmits = finalAckRetransmits
+        self.uidNumber = uidNumber
+        self.lastSeen = lastSeen
+        self.lastFingerprint = lastFingerprint
+        self.lastInterface = lastInterface
+        finSequence = [orig.finSequence, resp.finSequence]
+        self.generation = generation
+        finRetransmits = [orig.finRetransmits, resp.finRetransmits]
+        self.origIsA = origIsA
+        self.handshakeSeen = handshakeSeen
+        isLive = true
+        origSentFIN = orig.sentFIN
+        respSentFIN = resp.sentFIN
+    }
+
+    func sentFIN(_ side: Side) -> Bool { side == .orig ? origSentFIN : respSentFIN }
+
+    var identity: ConnectionIdentity {
+        let (o, r) = origIsA ? (key.a, key.b) : (key.b, key.a)
+        return ConnectionIdentity(uidNumber: uidNumber, orig: o, resp: r, handshakeSeen: handshakeSeen)
+    }
+
+    /// One late segment: a copy seen on another interface (`isCopy`), or what it meant.
+    mutating func receive(_ segment: TCPSegment, senderIsA: Bool, duplicateWindow: Int64,
+                          into events: inout [Event]) -> (outcome: SegmentOutcome, isCopy: Bool) {
+        let fingerprint = Connection.fingerprint(segment)
+        let interface = segment.interfaceIndex ?? .max
+        if fingerprint == lastFingerprint && segment.timestamp.nanoseconds &- lastSeen.nanoseconds <= duplicateWindow
+            && (interface != lastInterface || interface == .max) {
+            return (.tracked, true)
+        }
+        lastFingerprint = fingerprint
+        lastInterface = interface
+        if segment.timestamp > lastSeen { lastSeen = segment.timestamp }
+        let side: Side = senderIsA == origIsA ? .orig : .resp
+        return (observe(segment, from: side, into: &events), false)
+    }
+
+    private mutating func observe(_ segment: TCPSegment, from side: Side, into events: inout [Event]) -> SegmentOutcome {
+        let flags = segment.flags
+        let time = segment.timestamp
+        let peer = side.peer
+        let inTimeWait = states[0] == .timeWait || states[1] == .timeWait
+        if flags.contains(.syn) && !flags.contains(.ack) {
+            if inTimeWait {
+                let waiting: Side = states[peer.index] == .timeWait ? peer : side
+                events.append(.anomaly(AnomalyEvent(
+                    time: time, identity: identity, anomaly: .timeWaitReuse, side: waiting, state: .timeWait,
+                    detail: "new SYN from \(side.rawValue) while \(waiting.rawValue) is in TIME_WAIT")))
+            }
+            return .replaced
+        }
+        if flags.contains(.rst) {
+            guard states[peer.index] == .timeWait else { return .tracked }
+            events.append(.anomaly(AnomalyEvent(
+                time: time, identity: identity, anomaly: .timeWaitReset, side: peer, state: .timeWait,
+                detail: "RST from \(side.rawValue) to a side in TIME_WAIT (RFC 1337)")))
+            return .residueEnded
+        }
+        if flags.contains(.fin) && sentFIN(side)
+            && segment.sequence + segment.payloadLength == finSequence[side.index] {
+            // The final ACK was lost past the capture point: the peer never got it, and a FIN
+            // sent again proves its sender is still in LAST_ACK whatever the capture point saw.
+            finRetransmits[side.index] &+= 1
+            let state = states[side.index] == .closed ? EndpointState.lastAck : states[side.index]
+            events.append(.anomaly(AnomalyEvent(
+                time: time, identity: identity, anomaly: .finRetransmit, side: side,
+                count: Int(finRetransmits[side.index]), intervals: [], state: state)))
+            return .tracked
+        }
+        if flags.contains(.ack) && !flags.contains(.fin) && segment.payloadLength == 0
+            && states[side.index] == .timeWait && sentFIN(peer)
+            && segment.acknowledgment == finSequence[peer.index] + 1 {
+            finalAckRetransmits &+= 1
+            events.append(.anomaly(AnomalyEvent(
+                time: time, identity: identity, anomaly: .finalAckRetransmit, side: side,
+                count: Int(finalAckRetransmits), state: .timeWait)))
+        }
+        return .tracked
+    }
+}
+
+extension Connection {
+    /// What is left of this connection once its record is written (read in place in the table,
+    /// not copied out first).
+    func residue(generation: UInt32) -> Residue {
+        Residue(key: key, uidNumber: uidNumber, origIsA: origIsA, handshakeSeen: handshakeSeen, orig: orig, resp: resp,
+                finalAckRetransmits: finalAckRetransmits, lastSeen: lastSeen, lastFingerprint: lastFingerprint,
+                lastInterface: lastInterface, generation: generation)
+    }
+}
