@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # finwatch benchmark (make bench): throughput against the bare-libpcap floor, peak RSS, and
-# resident bytes per open connection. See docs/benchmark.md for what each figure means.
+# resident bytes per open connection and per TIME_WAIT residue. See docs/benchmark.md for what
+# each figure means.
 #
 # Environment:
 #   SCRATCH_PATH   SwiftPM scratch path (default .build, the one `make build` uses)
@@ -8,7 +9,7 @@
 #   BENCH_PACKETS  packets in the mixed file (default 5000000)
 #   BENCH_SEED     generator seed (default 1)
 #   BENCH_RUNS     pairs of timed runs (floor, then finwatch), best of each kept (default 5)
-#   BENCH_OPEN     connections held open for the memory figure (default 200000)
+#   BENCH_OPEN     connections held open (then held in TIME_WAIT) for the memory figures (default 200000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -114,6 +115,14 @@ memory_ok=1
 if run_finwatch "$OPEN_FILE" /dev/null --max-connections 300000; then rss_open=$rss_kb; else memory_ok=0; fi
 if [ "$memory_ok" = 1 ] && run_finwatch "$BASE_FILE" /dev/null --max-connections 300000; then rss_base=$rss_kb; else memory_ok=0; fi
 
+say "== memory per TIME_WAIT residue (--closed $OPEN vs --closed $OPEN_BASE, --max-connections 300000)"
+CLOSED_FILE="$DATA/closed-$OPEN-s$SEED.pcap"; CLOSED_BASE_FILE="$DATA/closed-$OPEN_BASE-s$SEED.pcap"
+generate "$CLOSED_FILE" --closed "$OPEN" --seed "$SEED"
+generate "$CLOSED_BASE_FILE" --closed "$OPEN_BASE" --seed "$SEED"
+residue_ok=1
+if run_finwatch "$CLOSED_FILE" /dev/null --max-connections 300000; then rss_closed=$rss_kb; else residue_ok=0; fi
+if [ "$residue_ok" = 1 ] && run_finwatch "$CLOSED_BASE_FILE" /dev/null --max-connections 300000; then rss_closed_base=$rss_kb; else residue_ok=0; fi
+
 say ""
 say "== results ($(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, $(uname -m))"
 say "packets                  $packets"
@@ -141,4 +150,12 @@ if [ "$memory_ok" = 1 ]; then
     say "bytes per open connection $per_connection  ($verdict target <= 200)"
 else
     say "bytes per open connection not measured (finwatch --read failed, see above)"
+fi
+if [ "$residue_ok" = 1 ]; then
+    per_residue=$(awk "BEGIN{printf \"%d\", ($rss_closed - $rss_closed_base) * 1024 / ($OPEN - $OPEN_BASE)}")
+    say "peak RSS, $OPEN in TIME_WAIT $rss_closed KiB"
+    say "peak RSS, $OPEN_BASE in TIME_WAIT   $rss_closed_base KiB"
+    say "bytes per TIME_WAIT residue $per_residue"
+else
+    say "bytes per TIME_WAIT residue not measured (finwatch --read failed, see above)"
 fi

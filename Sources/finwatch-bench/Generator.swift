@@ -7,13 +7,16 @@ import FinwatchCore
 /// the file holds exactly `packetLimit` packets. Idle connections (lingering CLOSE_WAIT, TIME_WAIT
 /// before reuse, SYN back-off) come on top of the busy ones. Open mode starts `openCount`
 /// connections (10,000 a second) that shake hands, exchange a request and a short response and
-/// stay ESTABLISHED to the end of the file.
+/// stay ESTABLISHED to the end of the file; with `closeHeld` each then closes (orig first), so
+/// all of them are in TIME_WAIT at the end of a file shorter than 60 s.
 struct Generator {
     struct Configuration {
         var packetLimit = 5_000_000
         var concurrency = 3_000
         var seed: UInt64 = 1
         var openCount: Int?
+        /// Open mode: every connection closes after its response (`--closed N`).
+        var closeHeld = false
         var snaplen = 96
         var ipv6Percent: UInt64 = 15
         /// 2026-11-25T00:00:00Z, the contract's example day, in microseconds.
@@ -61,6 +64,7 @@ struct Generator {
                 script.handshake()
                 script.transfer(from: .orig, byteCount: Int(random.between(80...600)), random: &random)
                 script.transfer(from: .resp, byteCount: Int(random.between(150...4_000)), random: &random)
+                if configuration.closeHeld { script.normalTeardown(active: .orig, random: &random) }
             } else {
                 Scenario.pick(&random).build(&script, random: &random)
             }

@@ -8,7 +8,7 @@ import Darwin
 // docs/benchmark.md. Output lines are `key=value` pairs so the script can read them.
 
 let usage = """
-usage: finwatch-bench generate --out FILE [--packets N] [--connections N] [--seed S] [--open N] [--snaplen N]
+usage: finwatch-bench generate --out FILE [--packets N] [--connections N] [--seed S] [--open N | --closed N] [--snaplen N]
        finwatch-bench floor FILE [--runs N]
        finwatch-bench check-frames [--count N] [--seed S]
        finwatch-bench measure -- COMMAND [ARGUMENT ...]
@@ -80,6 +80,11 @@ func main() throws(BenchError) {
         configuration.seed = try number(named, "seed", default: configuration.seed)
         configuration.snaplen = try number(named, "snaplen", default: configuration.snaplen)
         if named["open"] != nil { configuration.openCount = try number(named, "open", default: 1) }
+        if named["closed"] != nil {
+            guard named["open"] == nil else { throw .usage("--open and --closed exclude each other\n\(usage)") }
+            configuration.openCount = try number(named, "closed", default: 1)
+            configuration.closeHeld = true
+        }
         guard configuration.snaplen >= 86 else { throw .usage("--snaplen must be at least 86 (the largest headers)") }
         let started = Floor.monotonicSeconds()
         let summary = try Generator(configuration: configuration).run(to: out)
