@@ -4,13 +4,17 @@ import Foundation
 import Glibc
 import Testing
 
-/// Evidence for the memory bound: a SYN flood of a million distinct 4-tuples, far more than
+/// Evidence for the memory bound: a flood of a million distinct 4-tuples, far more than
 /// `--max-connections`, must leave finwatch's peak RSS under `base + N × perConnection`.
-/// docs/operations.md ("Memory bound") states the same formula and its figure at the default N.
+/// docs/operations.md ("Memory bound") states the same formulas and their figures at the default N.
 @Suite("service: memory bound", .serialized) struct ServiceMemoryTests {
     /// What the table may cost per tracked connection, with margin: measured at about 300 B per
     /// unanswered SYN (peak RSS at 262,144 minus at 100,000, over the difference); allowed 400 B.
     static let bytesPerConnection = 400
+    /// The same for a FIN on every 4-tuple: each starts a half-closed connection with a teardown
+    /// (its phase times and close sequence), and half-closed ones are evicted last. Measured at
+    /// about 500 B (peak RSS at 100,000 and 200,000, release build); allowed 700 B.
+    static let bytesPerHalfClosed = 700
     /// The process without connections: Swift runtime, Foundation, libpcap, writer buffers.
     /// Measured at 25–28 MiB for a run that tracks 1,000; allowed 32 MiB.
     static let baseBytes = 32 << 20
@@ -18,7 +22,9 @@ import Testing
     static let maxConnections = 100_000
 
     /// The bound this test enforces for `connections` tracked at most.
-    static func bound(connections: Int) -> Int { baseBytes + connections * bytesPerConnection }
+    static func bound(connections: Int, perConnection: Int = bytesPerConnection) -> Int {
+        baseBytes + connections * perConnection
+    }
 
     @Test("a 1,000,000-tuple SYN flood with --max-connections 100000 stays under 32 MiB + N × 400 B",
           .timeLimit(.minutes(2)))
@@ -41,11 +47,30 @@ import Testing
         #expect(run.peakRSS < bound, "peak RSS \(run.peakRSS) B over the bound \(bound) B")
     }
 
+    @Test("a 1,000,000-tuple FIN flood with --max-connections 100000 stays under 32 MiB + N × 700 B",
+          .timeLimit(.minutes(2)))
+    func finFlood_peakRSS_underBound() throws {
+        let directory = NSTemporaryDirectory() + "finwatch-memory-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let capture = directory + "/finflood.pcap"
+        try Self.writeSYNFlood(to: capture, flows: Self.flows, flags: [.fin, .ack])
+
+        let run = try Self.spawnMeasuringRSS(["--read", capture, "--max-connections", "\(Self.maxConnections)",
+                                              "--output", "/dev/null"], stderrPath: directory + "/stderr")
+        let bound = Self.bound(connections: Self.maxConnections, perConnection: Self.bytesPerHalfClosed)
+        print("service: FIN flood of \(Self.flows) tuples, --max-connections \(Self.maxConnections): peak RSS "
+              + "\(run.peakRSS / 1024) KiB; bound \(bound / 1024) KiB")
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(run.peakRSS > 0)
+        #expect(run.peakRSS < bound, "peak RSS \(run.peakRSS) B over the bound \(bound) B")
+    }
+
     // MARK: - The capture
 
-    /// One SYN per flow, 1 µs apart, from 198.18.0.0/15 sources to 198.19.255.1:80, written in
-    /// chunks so the test never holds the whole file (about 70 MB) in memory.
-    static func writeSYNFlood(to path: String, flows: Int) throws {
+    /// One SYN (or `flags`) per flow, 1 µs apart, from 198.18.0.0/15 sources to 198.19.255.1:80,
+    /// written in chunks so the test never holds the whole file (about 70 MB) in memory.
+    static func writeSYNFlood(to path: String, flows: Int, flags: TCPFlags = .syn) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil),
               let file = FileHandle(forWritingAtPath: path) else {
             throw ServiceSupport.Failure(description: "cannot create \(path)")
@@ -59,7 +84,7 @@ import Testing
             let source = Endpoint(ip: IPAddress(ipv4: 0xC612_0000 | UInt32(flow & 0xFFFF)),
                                   port: UInt16(1024 + flow >> 16))
             let frame = FrameBuilder.tcp(source: source, destination: destination,
-                                         sequence: UInt32(truncatingIfNeeded: flow &* 2_654_435_761), flags: .syn)
+                                         sequence: UInt32(truncatingIfNeeded: flow &* 2_654_435_761), flags: flags)
             builder.append(frame, at: start.adding(nanoseconds: Int64(flow) * 1000))
             if flow % 20_000 == 19_999 { try file.write(contentsOf: builder.takeBytes()) }
         }

@@ -69,6 +69,7 @@ package struct ConnectionTable: ~Copyable {
         // (326 GB of address space) is refused by the kernel, and the process aborts.
         slots.reserveCapacity(min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit))
         residues.reserveCapacity(min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit))
+        teardowns.reserve(min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit))
         index = [UInt32](repeating: 0, count: 1024)
         let numberBits = UInt64(max(configuration.maxConnections, 16) + 1).bitWidth
             - UInt64(max(configuration.maxConnections, 16) + 1).leadingZeroBitCount

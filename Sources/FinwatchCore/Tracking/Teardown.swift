@@ -45,10 +45,17 @@ struct TeardownStore: ~Copyable {
 
     init() {}
 
+    /// Address space for `count` teardowns up front (pages are touched only as they are used):
+    /// grown by doubling instead, the old and the new array would both be resident while one
+    /// is copied into the other, when the table is fullest.
+    mutating func reserve(_ count: Int) { teardowns.reserveCapacity(count) }
+
     /// A new teardown starting at `start`, both sides in their state since `since`; its number.
     mutating func make(start: Timestamp, since: Timestamp) -> UInt32 {
         var teardown = Teardown(start: start, since: since)
-        teardown.steps.reserveCapacity(8)   // a four-way close is 4 steps; a longer one grows once or twice
+        // A four-way close is 4 steps (3 with the FIN on the ACK); a longer one grows once or
+        // twice. Room for 8 cost 64 B more on every connection closing at once.
+        teardown.steps.reserveCapacity(4)
         if let number = freeNumbers.popLast() {
             teardowns[Int(number) - 1] = teardown
             return number

@@ -13,3 +13,21 @@ import Testing
 @Test func timeWaitResidue_staysAt80Bytes() {
     #expect(MemoryLayout<Residue>.stride == 80)
 }
+
+/// The memory bound's worst case (docs/operations.md, "Memory bound"): a connection half-closed
+/// with the longest close sequence and the most FIN intervals its teardown keeps, whose slot and
+/// residue pages both stay touched, with all its timers and a just-grown index. Only crafted
+/// traffic (34 segments or more on every 4-tuple) gets there; a field added to a record, a
+/// residue or a teardown moves it, and the documented bound with it.
+@Test func worstCaseConnection_staysUnder1400Bytes() {
+    let allocation = 32 + 16   // Swift's array header, malloc's own overhead
+    let steps = allocation + Teardown.maxSteps * MemoryLayout<SequenceStep>.stride
+    // Arrays grow by doubling: 15 intervals sit in a buffer of 16.
+    let intervals = 2 * (allocation + 16 * MemoryLayout<Int64>.stride)
+    let timers = 4 * MemoryLayout<TimerQueue.Entry>.stride   // idle, an alert per side, residue
+    let index = 4 * MemoryLayout<UInt32>.stride               // load at most 1/2, just doubled
+    let worst = MemoryLayout<Connection>.stride + MemoryLayout<Residue>.stride + MemoryLayout<Teardown>.stride
+        + steps + intervals + timers + index
+    print("worst-case bytes per tracked connection: \(worst) (teardown \(MemoryLayout<Teardown>.stride) + \(steps + intervals) on the heap)")
+    #expect(worst <= 1400)
+}
