@@ -68,6 +68,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            // Read from the repository by path (RepositoryPaths), not bundled: no warning per file.
+            exclude: ["Golden"],
             swiftSettings: edge
         ),
     ],
