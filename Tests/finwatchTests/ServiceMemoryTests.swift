@@ -13,7 +13,7 @@ import Testing
     static let bytesPerConnection = 400
     /// The same for a FIN on every 4-tuple: each starts a half-closed connection with a teardown
     /// (its phase times and close sequence), and half-closed ones are evicted last. Measured at
-    /// about 500 B (peak RSS at 100,000 and 200,000, release build); allowed 700 B.
+    /// about 440 B (peak RSS at 100,000 and 200,000, release build); allowed 700 B.
     static let bytesPerHalfClosed = 700
     /// The process without connections: Swift runtime, Foundation, libpcap, writer buffers.
     /// Measured at 25–28 MiB for a run that tracks 1,000; allowed 32 MiB.

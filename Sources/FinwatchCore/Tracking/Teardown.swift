@@ -2,23 +2,25 @@
 /// the close sequence. Kept apart from the connection record, in the table's `TeardownStore`,
 /// so the record stays small for the open connections that have none, and plain data.
 struct Teardown {
+    // Ordered so the value packs (112 bytes): one exists per connection closing at once, and a
+    // flood of FINs makes every tracked connection one.
     /// The first FIN or RST: the zero of the close sequence's `ms`.
     var start: Timestamp
-    var firstFINSide: Side?
-    // Per side, indexed by `Side.index`.
-    var finTime = InlineArray<2, Timestamp?>(repeating: nil)
-    var finAckedTime = InlineArray<2, Timestamp?>(repeating: nil)
-    var lastFINCopy = InlineArray<2, Timestamp?>(repeating: nil)
     /// When each side entered its current state (for durations, alerts and snapshots).
     var stateSince: InlineArray<2, Timestamp>
+    // Per side, indexed by `Side.index`.
+    var finTime = OptionalTimePair()
+    var finAckedTime = OptionalTimePair()
+    var lastFINCopy = OptionalTimePair()
+    /// Intervals between successive FIN copies per side, ns (the back-off evidence), at most 15.
+    var finIntervals = InlineArray<2, [Int64]>(repeating: [])
+    var steps: [SequenceStep] = []
     var resetTime: Timestamp?
+    var firstFINSide: Side?
     /// Who sent the RST that ended the connection, and from which state: needed only for the
     /// record, which an RST writes at once, so they live here rather than in every record.
     var resetBy: Side?
     var resetState: EndpointState?
-    /// Intervals between successive FIN copies per side, ns (the back-off evidence), at most 15.
-    var finIntervals = InlineArray<2, [Int64]>(repeating: [])
-    var steps: [SequenceStep] = []
     var stepsTruncated = false
     var crossed = false
 
@@ -75,5 +77,16 @@ struct TeardownStore: ~Copyable {
     subscript(number: UInt32) -> Teardown {
         get { teardowns[Int(number) - 1] }
         _modify { yield &teardowns[Int(number) - 1] }
+    }
+}
+
+/// Two optional times, one per side, in 16 bytes: `Int64.min` (never a capture's time) stands
+/// for none. `InlineArray<2, Timestamp?>` took 32, the optional's tag byte padded to 8.
+struct OptionalTimePair {
+    private var nanoseconds = InlineArray<2, Int64>(repeating: .min)
+
+    subscript(index: Int) -> Timestamp? {
+        get { nanoseconds[index] == .min ? nil : Timestamp(nanoseconds: nanoseconds[index]) }
+        set { nanoseconds[index] = newValue?.nanoseconds ?? .min }
     }
 }

@@ -8,6 +8,12 @@ import Testing
     #expect(MemoryLayout<TimerQueue.Entry>.stride == 16)
 }
 
+/// One per connection closing at once: a FIN flood makes every tracked connection one.
+@Test func teardown_staysAt112Bytes() {
+    #expect(MemoryLayout<Teardown>.stride == 112)
+    #expect(MemoryLayout<OptionalTimePair>.stride == 16)
+}
+
 /// A residue is paid for 60 s by every connection a host closes: at a few thousand closes a
 /// second they outnumber the open connections, so it stays about half a record.
 @Test func timeWaitResidue_staysAt80Bytes() {
@@ -30,4 +36,15 @@ import Testing
         + steps + intervals + timers + index
     print("worst-case bytes per tracked connection: \(worst) (teardown \(MemoryLayout<Teardown>.stride) + \(steps + intervals) on the heap)")
     #expect(worst <= 1400)
+}
+
+/// The pair's "none" is not a time a capture can have: the epoch itself is a time.
+@Test func optionalTimePair_noneIsNotATime() {
+    var pair = OptionalTimePair()
+    #expect(pair[0] == nil && pair[1] == nil)
+    pair[1] = Timestamp(nanoseconds: 0)
+    #expect(pair[0] == nil && pair[1] == Timestamp(nanoseconds: 0))
+    pair[0] = Timestamp(nanoseconds: 1_795_564_800_000_000_000)
+    pair[1] = nil
+    #expect(pair[0] == Timestamp(nanoseconds: 1_795_564_800_000_000_000) && pair[1] == nil)
 }
