@@ -107,21 +107,25 @@ if [ "$finwatch_ok" = 1 ]; then
     say "stop event: $(grep '"type":"stop"' "$EVENTS" | tail -1)"
 fi
 
+# held MODE: peak RSS (KiB) of finwatch on the --MODE $OPEN and --MODE $OPEN_BASE files, in
+# held_big and held_base; fails when either run does.
+held() {
+    local mode=$1 big="$DATA/$1-$OPEN-s$SEED.pcap" base="$DATA/$1-$OPEN_BASE-s$SEED.pcap"
+    generate "$big" --"$mode" "$OPEN" --seed "$SEED"
+    generate "$base" --"$mode" "$OPEN_BASE" --seed "$SEED"
+    run_finwatch "$big" /dev/null --max-connections 300000 || return 1
+    held_big=$rss_kb
+    run_finwatch "$base" /dev/null --max-connections 300000 || return 1
+    held_base=$rss_kb
+}
+
 say "== memory per open connection (--open $OPEN vs --open $OPEN_BASE, --max-connections 300000)"
-OPEN_FILE="$DATA/open-$OPEN-s$SEED.pcap"; BASE_FILE="$DATA/open-$OPEN_BASE-s$SEED.pcap"
-generate "$OPEN_FILE" --open "$OPEN" --seed "$SEED"
-generate "$BASE_FILE" --open "$OPEN_BASE" --seed "$SEED"
 memory_ok=1
-if run_finwatch "$OPEN_FILE" /dev/null --max-connections 300000; then rss_open=$rss_kb; else memory_ok=0; fi
-if [ "$memory_ok" = 1 ] && run_finwatch "$BASE_FILE" /dev/null --max-connections 300000; then rss_base=$rss_kb; else memory_ok=0; fi
+if held open; then rss_open=$held_big; rss_base=$held_base; else memory_ok=0; fi
 
 say "== memory per TIME_WAIT residue (--closed $OPEN vs --closed $OPEN_BASE, --max-connections 300000)"
-CLOSED_FILE="$DATA/closed-$OPEN-s$SEED.pcap"; CLOSED_BASE_FILE="$DATA/closed-$OPEN_BASE-s$SEED.pcap"
-generate "$CLOSED_FILE" --closed "$OPEN" --seed "$SEED"
-generate "$CLOSED_BASE_FILE" --closed "$OPEN_BASE" --seed "$SEED"
 residue_ok=1
-if run_finwatch "$CLOSED_FILE" /dev/null --max-connections 300000; then rss_closed=$rss_kb; else residue_ok=0; fi
-if [ "$residue_ok" = 1 ] && run_finwatch "$CLOSED_BASE_FILE" /dev/null --max-connections 300000; then rss_closed_base=$rss_kb; else residue_ok=0; fi
+if held closed; then rss_closed=$held_big; rss_closed_base=$held_base; else residue_ok=0; fi
 
 say ""
 say "== results ($(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, $(uname -m))"

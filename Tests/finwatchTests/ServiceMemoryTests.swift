@@ -26,41 +26,31 @@ import Testing
         baseBytes + connections * perConnection
     }
 
-    @Test("a 1,000,000-tuple SYN flood with --max-connections 100000 stays under 32 MiB + N × 400 B",
-          .timeLimit(.minutes(2)))
-    func synFlood_peakRSS_underBound() throws {
+    /// One segment on each of a million 4-tuples, and what each tracked connection may cost.
+    enum Flood: String, CaseIterable, CustomTestStringConvertible {
+        case syn = "SYN", fin = "FIN"
+
+        var flags: TCPFlags { self == .syn ? .syn : [.fin, .ack] }
+        var bytesPerConnection: Int { self == .syn ? ServiceMemoryTests.bytesPerConnection : ServiceMemoryTests.bytesPerHalfClosed }
+        var testDescription: String { "\(rawValue) flood, \(bytesPerConnection) B a connection" }
+    }
+
+    @Test("a 1,000,000-tuple flood with --max-connections 100000 stays under 32 MiB + N × its bytes a connection",
+          .timeLimit(.minutes(2)), arguments: Flood.allCases)
+    func flood_peakRSS_underBound(_ flood: Flood) throws {
         let directory = NSTemporaryDirectory() + "finwatch-memory-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let capture = directory + "/synflood.pcap"
-        try Self.writeSYNFlood(to: capture, flows: Self.flows)
+        let capture = directory + "/flood.pcap"
+        try Self.writeFlood(to: capture, flows: Self.flows, flags: flood.flags)
 
         let started = Date()
         let run = try Self.spawnMeasuringRSS(["--read", capture, "--max-connections", "\(Self.maxConnections)",
                                               "--output", "/dev/null"], stderrPath: directory + "/stderr")
         let seconds = Date().timeIntervalSince(started)
-        let bound = Self.bound(connections: Self.maxConnections)
-        print("service: SYN flood of \(Self.flows) tuples, --max-connections \(Self.maxConnections): peak RSS "
+        let bound = Self.bound(connections: Self.maxConnections, perConnection: flood.bytesPerConnection)
+        print("service: \(flood.rawValue) flood of \(Self.flows) tuples, --max-connections \(Self.maxConnections): peak RSS "
               + "\(run.peakRSS / 1024) KiB in \(String(format: "%.1f", seconds)) s; bound \(bound / 1024) KiB")
-        #expect(run.status == 0, "stderr: \(run.stderr)")
-        #expect(run.peakRSS > 0)
-        #expect(run.peakRSS < bound, "peak RSS \(run.peakRSS) B over the bound \(bound) B")
-    }
-
-    @Test("a 1,000,000-tuple FIN flood with --max-connections 100000 stays under 32 MiB + N × 700 B",
-          .timeLimit(.minutes(2)))
-    func finFlood_peakRSS_underBound() throws {
-        let directory = NSTemporaryDirectory() + "finwatch-memory-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let capture = directory + "/finflood.pcap"
-        try Self.writeSYNFlood(to: capture, flows: Self.flows, flags: [.fin, .ack])
-
-        let run = try Self.spawnMeasuringRSS(["--read", capture, "--max-connections", "\(Self.maxConnections)",
-                                              "--output", "/dev/null"], stderrPath: directory + "/stderr")
-        let bound = Self.bound(connections: Self.maxConnections, perConnection: Self.bytesPerHalfClosed)
-        print("service: FIN flood of \(Self.flows) tuples, --max-connections \(Self.maxConnections): peak RSS "
-              + "\(run.peakRSS / 1024) KiB; bound \(bound / 1024) KiB")
         #expect(run.status == 0, "stderr: \(run.stderr)")
         #expect(run.peakRSS > 0)
         #expect(run.peakRSS < bound, "peak RSS \(run.peakRSS) B over the bound \(bound) B")
@@ -70,7 +60,7 @@ import Testing
 
     /// One SYN (or `flags`) per flow, 1 µs apart, from 198.18.0.0/15 sources to 198.19.255.1:80,
     /// written in chunks so the test never holds the whole file (about 70 MB) in memory.
-    static func writeSYNFlood(to path: String, flows: Int, flags: TCPFlags = .syn) throws {
+    static func writeFlood(to path: String, flows: Int, flags: TCPFlags) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil),
               let file = FileHandle(forWritingAtPath: path) else {
             throw ServiceSupport.Failure(description: "cannot create \(path)")
