@@ -4,10 +4,6 @@ enum SegmentOutcome {
     case tracked
     /// The teardown completed or an RST ended it: write the close record, keep a residue.
     case closed(CloseKind)
-    /// A SYN on a residue's 4-tuple: end the residue and start a new connection with this SYN.
-    case replaced
-    /// An RST assassinated a TIME_WAIT residue (RFC 1337): remove it.
-    case residueEnded
 }
 
 /// What `receive` did, in one small value, so the table touches the record once per packet.
@@ -88,14 +84,23 @@ extension Connection {
     mutating func isCopyOnAnotherInterface(_ segment: TCPSegment, window: Int64) -> Bool {
         let fingerprint = Connection.fingerprint(segment)
         let interface = segment.interfaceIndex ?? .max
-        let isCopy = (orig.packets | resp.packets) != 0 && fingerprint == lastFingerprint
-            && segment.timestamp.nanoseconds &- lastSeen.nanoseconds <= window
-            && (interface != lastInterface || interface == .max)
+        let isCopy = (orig.packets | resp.packets) != 0
+            && Connection.isCopy(fingerprint, interface, at: segment.timestamp, window: window,
+                                 of: (lastFingerprint, lastInterface, lastSeen))
         if !isCopy {
             lastFingerprint = fingerprint
             lastInterface = interface
         }
         return isCopy
+    }
+
+    /// The copy rule for records and residues alike: the last segment's fingerprint again, within
+    /// `window`, on another interface (or where the capture does not say).
+    @inline(__always)
+    static func isCopy(_ fingerprint: UInt32, _ interface: UInt32, at time: Timestamp, window: Int64,
+                       of last: (fingerprint: UInt32, interface: UInt32, seen: Timestamp)) -> Bool {
+        fingerprint == last.fingerprint && time.nanoseconds &- last.seen.nanoseconds <= window
+            && (interface != last.interface || interface == .max)
     }
 
     /// What tells a copy of a segment from another segment: 32 bits, so a false match needs an

@@ -122,10 +122,7 @@ struct Connection: BitwiseCopyable {
 
     var uid: String { "C\(uidNumber)" }
 
-    var identity: ConnectionIdentity {
-        let (o, r) = origIsA ? (key.a, key.b) : (key.b, key.a)
-        return ConnectionIdentity(uidNumber: uidNumber, orig: o, resp: r, handshakeSeen: handshakeSeen)
-    }
+    var identity: ConnectionIdentity { key.identity(uidNumber: uidNumber, origIsA: origIsA, handshakeSeen: handshakeSeen) }
 
     /// When `side` entered its current state; the first packet's time before any teardown.
     func since(_ side: Side, in teardowns: borrowing TeardownStore) -> Timestamp {

@@ -36,8 +36,6 @@ package struct ConnectionTable: ~Copyable {
     private let residueFlag: UInt32
     private let tagShift: UInt32
     private var liveCount = 0
-    /// Of `liveCount`, the residues: they have no idle or alert timers of their own.
-    private var residueCount = 0
     private var nextUID: UInt64 = 1
     private let seed: UInt64
     private var stateCounts = [Int](repeating: 0, count: EndpointState.allCases.count)
@@ -84,8 +82,9 @@ package struct ConnectionTable: ~Copyable {
     /// Tracked connections now, TIME_WAIT residues included.
     package var count: Int { liveCount }
 
-    /// Connections with a record (not yet written): the only ones idle and alert timers stand for.
-    private var recordCount: Int { liveCount - residueCount }
+    /// Connections with a record (not yet written), residues left out: the only ones idle and
+    /// alert timers stand for.
+    private var recordCount: Int { slots.count - freeSlots.count }
 
     // MARK: - Segments
 
@@ -131,19 +130,9 @@ package struct ConnectionTable: ~Copyable {
             return
         }
         afterTransition(slot: s, receipt, at: segment.timestamp, into: &events)
-        switch receipt.outcome {
-        case .tracked:
-            break
-        case .closed(let kind):
+        if case .closed(let kind) = receipt.outcome {
             writeRecord(slot: s, kind, at: segment.timestamp, endedBy: nil, into: &events)
             enterResidue(slot: s, hash: hash, at: segment.timestamp)
-        case .replaced, .residueEnded:
-            // A residue's answers (`observeResidue`): a record never gives them. Handled all the
-            // same, so a future transition that does cannot leave a stale index entry behind.
-            remove(slot: s)
-            if case .replaced = receipt.outcome {
-                startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
-            }
         }
     }
 
@@ -151,19 +140,16 @@ package struct ConnectionTable: ~Copyable {
     @inline(never)   // off the path most packets take
     private mutating func observeResidue(_ r: Int, _ segment: TCPSegment, senderIsA: Bool, key: FlowKey, hash: UInt64,
                                          into events: inout [Event]) {
-        let (outcome, isCopy) = residues[r].receive(segment, senderIsA: senderIsA,
-                                                    duplicateWindow: configuration.duplicateWindow, into: &events)
-        if isCopy {
+        switch residues[r].receive(segment, senderIsA: senderIsA, duplicateWindow: configuration.duplicateWindow,
+                                   into: &events) {
+        case .copy:
             duplicates &+= 1
-            return
-        }
-        switch outcome {
-        case .tracked, .closed:
+        case .kept:
             break
         case .replaced:
             removeResidue(r)
             startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
-        case .residueEnded:
+        case .ended:
             removeResidue(r)
         }
     }
@@ -346,7 +332,6 @@ package struct ConnectionTable: ~Copyable {
         let reference = residueFlag | UInt32(r + 1)
         retargetIndex(hash: hash, from: UInt32(slot + 1), to: reference)
         freeSlot(slot)
-        residueCount += 1
         let hold = holdsTimeWait ? configuration.timeWait : resetResidue
         let deadline = time.adding(nanoseconds: hold).nanoseconds
         residueTimers.push(TimerQueue.Entry(deadline: deadline, slot: UInt32(r),
@@ -380,7 +365,6 @@ package struct ConnectionTable: ~Copyable {
         residues[r].isLive = false
         freeResidues.append(UInt32(r))
         liveCount -= 1
-        residueCount -= 1
     }
 
     /// Whether a residue timer entry still stands for the residue it was made for.
@@ -512,7 +496,6 @@ package struct ConnectionTable: ~Copyable {
         teardowns = TeardownStore()
         index = [UInt32](repeating: 0, count: 1024)
         liveCount = 0
-        residueCount = 0
         for state in stateCounts.indices { stateCounts[state] = 0 }
         closeWaitTimers = TimerQueue()
         finWait2Timers = TimerQueue()
@@ -644,8 +627,8 @@ package struct ConnectionTable: ~Copyable {
     /// Sweeps the stale idle entries. Idle timeouts are days long and an entry is never removed
     /// when its connection ends, so on a host where connections live past the handshake timeout
     /// the queues grew by 16 bytes per connection ended, for five days: gigabytes at a thousand
-    /// connections a second. Each live connection has one entry, so a sweep leaves at most
-    /// `liveCount`, and the next waits for as many pushes again: amortised O(1) per push.
+    /// connections a second. Each connection with a record has one entry, so a sweep leaves at
+    /// most `recordCount`, and the next waits for as many pushes again: amortised O(1) per push.
     private mutating func compactIdleTimers() {
         let slots = self.slots   // read by the closure while the queues change: a reference, not a copy
         let isCurrent = { Self.isCurrentIdle($0, in: slots) }

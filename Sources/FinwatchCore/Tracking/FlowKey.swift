@@ -27,6 +27,12 @@ package struct FlowKey: Hashable, Sendable, BitwiseCopyable {
     var a: Endpoint { Endpoint(ip: address(aHigh, aLow), port: aPort) }
     var b: Endpoint { Endpoint(ip: address(bHigh, bLow), port: bPort) }
 
+    /// The connection's identity in events, orig and resp from this canonical pair.
+    func identity(uidNumber: UInt64, origIsA: Bool, handshakeSeen: Bool) -> ConnectionIdentity {
+        let (orig, resp) = origIsA ? (a, b) : (b, a)
+        return ConnectionIdentity(uidNumber: uidNumber, orig: orig, resp: resp, handshakeSeen: handshakeSeen)
+    }
+
     private func address(_ high: UInt64, _ low: UInt64) -> IPAddress {
         isIPv6 ? IPAddress(ipv6High: high, low: low) : IPAddress(ipv4: UInt32(truncatingIfNeeded: low))
     }

@@ -52,28 +52,37 @@ struct Residue: BitwiseCopyable {
 
     func sentFIN(_ side: Side) -> Bool { side == .orig ? origSentFIN : respSentFIN }
 
-    var identity: ConnectionIdentity {
-        let (o, r) = origIsA ? (key.a, key.b) : (key.b, key.a)
-        return ConnectionIdentity(uidNumber: uidNumber, orig: o, resp: r, handshakeSeen: handshakeSeen)
+    var identity: ConnectionIdentity { key.identity(uidNumber: uidNumber, origIsA: origIsA, handshakeSeen: handshakeSeen) }
+
+    /// What a late segment did, for the table to act on.
+    enum Outcome {
+        /// A copy of the last segment captured on another interface: ignored.
+        case copy
+        /// Held on (an anomaly may have been written).
+        case kept
+        /// A SYN on the 4-tuple: end the residue and start a new connection with this SYN.
+        case replaced
+        /// An RST assassinated the TIME_WAIT (RFC 1337): remove the residue.
+        case ended
     }
 
-    /// One late segment: a copy seen on another interface (`isCopy`), or what it meant.
+    /// One late segment on this residue.
     mutating func receive(_ segment: TCPSegment, senderIsA: Bool, duplicateWindow: Int64,
-                          into events: inout [Event]) -> (outcome: SegmentOutcome, isCopy: Bool) {
+                          into events: inout [Event]) -> Outcome {
         let fingerprint = Connection.fingerprint(segment)
         let interface = segment.interfaceIndex ?? .max
-        if fingerprint == lastFingerprint && segment.timestamp.nanoseconds &- lastSeen.nanoseconds <= duplicateWindow
-            && (interface != lastInterface || interface == .max) {
-            return (.tracked, true)
+        if Connection.isCopy(fingerprint, interface, at: segment.timestamp, window: duplicateWindow,
+                             of: (lastFingerprint, lastInterface, lastSeen)) {
+            return .copy
         }
         lastFingerprint = fingerprint
         lastInterface = interface
         if segment.timestamp > lastSeen { lastSeen = segment.timestamp }
         let side: Side = senderIsA == origIsA ? .orig : .resp
-        return (observe(segment, from: side, into: &events), false)
+        return observe(segment, from: side, into: &events)
     }
 
-    private mutating func observe(_ segment: TCPSegment, from side: Side, into events: inout [Event]) -> SegmentOutcome {
+    private mutating func observe(_ segment: TCPSegment, from side: Side, into events: inout [Event]) -> Outcome {
         let flags = segment.flags
         let time = segment.timestamp
         let peer = side.peer
@@ -88,11 +97,11 @@ struct Residue: BitwiseCopyable {
             return .replaced
         }
         if flags.contains(.rst) {
-            guard states[peer.index] == .timeWait else { return .tracked }
+            guard states[peer.index] == .timeWait else { return .kept }
             events.append(.anomaly(AnomalyEvent(
                 time: time, identity: identity, anomaly: .timeWaitReset, side: peer, state: .timeWait,
                 detail: "RST from \(side.rawValue) to a side in TIME_WAIT (RFC 1337)")))
-            return .residueEnded
+            return .ended
         }
         if flags.contains(.fin) && sentFIN(side)
             && segment.sequence + segment.payloadLength == finSequence[side.index] {
@@ -103,7 +112,7 @@ struct Residue: BitwiseCopyable {
             events.append(.anomaly(AnomalyEvent(
                 time: time, identity: identity, anomaly: .finRetransmit, side: side,
                 count: Int(finRetransmits[side.index]), intervals: [], state: state)))
-            return .tracked
+            return .kept
         }
         if flags.contains(.ack) && !flags.contains(.fin) && segment.payloadLength == 0
             && states[side.index] == .timeWait && sentFIN(peer)
@@ -113,7 +122,7 @@ struct Residue: BitwiseCopyable {
                 time: time, identity: identity, anomaly: .finalAckRetransmit, side: side,
                 count: Int(finalAckRetransmits), state: .timeWait)))
         }
-        return .tracked
+        return .kept
     }
 }
 
