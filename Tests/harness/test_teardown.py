@@ -273,6 +273,7 @@ def test_fin_retransmissions(scenario, loss):
     for e in res.fw_events(c, "anomaly"):
         if e.get("anomaly") == "fin_retransmit" and e.get("side") != "orig":
             res.mismatch("conn", "fin_retransmit.side", e.get("side"), "orig")
+    check_fin_gaps(res, c, "orig")
     # The intervals, where finwatch reports them (an event per retransmission may carry the
     # intervals so far): each list is a prefix of the wire's, and the longest one is all of it.
     lists = [v for e in res.fw_events(c, "anomaly") + ([ev] if ev else [])
@@ -284,6 +285,18 @@ def test_fin_retransmissions(scenario, loss):
         res.mismatch("conn", "intervals_ms (longest)", max(lists, key=len), [round(x, 3) for x in iv])
     res.scenario += f" (intervals {[round(x, 1) for x in iv]} ms)"
     finalize(res)
+
+
+def check_fin_gaps(res, c, side: str):
+    """Each fin_retransmit anomaly's `interval_ms` is the wire's gap from the copy before it."""
+    wire = c.fin_intervals_ms(side)
+    events = [e for e in res.fw_events(c, "anomaly") if e.get("anomaly") == "fin_retransmit" and e.get("side") == side]
+    if len(events) != len(wire):
+        res.mismatch("conn", f"fin_retransmit events ({side})", len(events), len(wire))
+    for e, gap in zip(events, wire):
+        got = e.get("interval_ms")
+        if got is None or abs(got - gap) > 0.0015:
+            res.mismatch("conn", f"fin_retransmit.interval_ms (count {e.get('count')})", got, round(gap, 3))
 
 
 @pytest.mark.parametrize("loss", ["after_capture", "before_capture"])
@@ -317,6 +330,8 @@ def test_lost_final_ack(scenario, loss):
             want_side = {"fin_retransmit": "resp", "final_ack_retransmit": "orig"}.get(e.get("anomaly"))
             if want_side and e.get("side") != want_side:
                 res.mismatch("conn", f"{e.get('anomaly')}.side", e.get("side"), want_side)
+        # The back-off is still measured after the record: resp's FIN again, ~200 ms after the first.
+        check_fin_gaps(res, c, "resp")
     else:
         if c.fin_retransmits("resp") != 1 or c.final_ack_retransmits() != 0:
             raise HarnessError(f"wire: resp FIN retransmits {c.fin_retransmits('resp')}, final ACK copies "

@@ -181,7 +181,7 @@ extension AlertEvent {
 
 extension AnomalyEvent {
     var maximumJSONLength: Int {
-        Widest.header + Widest.identity + 256 + Widest.milliseconds * intervals.count
+        Widest.header + Widest.identity + 256 + Widest.milliseconds * (intervals.count + 1)
             + (detail.map(JSONLine.escapedLength) ?? 0)
     }
 
@@ -192,6 +192,7 @@ extension AnomalyEvent {
         if let side { out.raw(#","side":"#); out.trusted(side.rawValue) }
         if let state { out.raw(#","state":"#); out.trusted(state.rawValue) }
         if let count { out.raw(#","count":"#); out.int(count) }
+        if let interval { out.raw(#","interval_ms":"#); out.milliseconds(interval) }
         if !intervals.isEmpty { out.raw(#","intervals_ms":"#); out.intervals(intervals) }
         if let detail { out.raw(#","detail":"#); out.string(detail) }
     }

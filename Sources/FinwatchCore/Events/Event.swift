@@ -191,7 +191,10 @@ package struct AnomalyEvent: Sendable, Equatable {
     package var side: Side?
     /// How many times so far (e.g. the FIN's copies).
     package var count: Int?
-    /// Intervals between successive copies, ns (FIN retransmissions' back-off).
+    /// The gap from the copy before this one, ns: on every FIN retransmission, TIME_WAIT's too.
+    package var interval: Int64?
+    /// Intervals between successive copies, ns (FIN retransmissions' back-off), while the
+    /// teardown keeps them (until the record).
     package var intervals: [Int64]
     /// The state of the side the segment was sent to (time_wait_*) or from.
     package var state: EndpointState?
@@ -199,12 +202,14 @@ package struct AnomalyEvent: Sendable, Equatable {
     package var detail: String?
 
     package init(time: Timestamp, identity: ConnectionIdentity, anomaly: Anomaly, side: Side? = nil,
-                 count: Int? = nil, intervals: [Int64] = [], state: EndpointState? = nil, detail: String? = nil) {
+                 count: Int? = nil, interval: Int64? = nil, intervals: [Int64] = [], state: EndpointState? = nil,
+                 detail: String? = nil) {
         self.time = time
         self.identity = identity
         self.anomaly = anomaly
         self.side = side
         self.count = count
+        self.interval = interval
         self.intervals = intervals
         self.state = state
         self.detail = detail

@@ -257,11 +257,14 @@ extension Connection {
                                             into events: inout [Event]) {
         endpoints[side.index].finRetransmits &+= 1
         var intervals: [Int64] = []
+        var interval: Int64?
         if teardownNumber != 0 {
             let number = teardownNumber
-            if let last = teardowns[number].lastFINCopy[side.index],
-               teardowns[number].finIntervals[side.index].count < Teardown.maxIntervals {
-                teardowns[number].finIntervals[side.index].append(time.nanoseconds(since: last))
+            if let last = teardowns[number].lastFINCopy[side.index] {
+                interval = time.nanoseconds(since: last)
+                if teardowns[number].finIntervals[side.index].count < Teardown.maxIntervals {
+                    teardowns[number].finIntervals[side.index].append(time.nanoseconds(since: last))
+                }
             }
             teardowns[number].lastFINCopy[side.index] = time
             intervals = teardowns[number].finIntervals[side.index]
@@ -270,7 +273,8 @@ extension Connection {
         anomalies.insert(.finRetransmit)
         events.append(.anomaly(AnomalyEvent(
             time: time, identity: identity, anomaly: .finRetransmit, side: side,
-            count: Int(endpoints[side.index].finRetransmits), intervals: intervals, state: endpoints[side.index].state)))
+            count: Int(endpoints[side.index].finRetransmits), interval: interval, intervals: intervals,
+            state: endpoints[side.index].state)))
     }
 
     /// The FIN sent by `side` has just been acknowledged by its peer.

@@ -4,7 +4,7 @@
 /// Memory: records live in one dense slot array reserved for `maxConnections` up front (pages
 /// are touched only as slots are used) and an open-addressing index of 4-byte slot numbers, so
 /// an open connection costs its record plus a few bytes of index. A connection whose record is
-/// written leaves its slot for an 80-byte `Residue` in an array of their own, under the same
+/// written leaves its slot for an 88-byte `Residue` in an array of their own, under the same
 /// index entry. Time: a lookup is a hash and a short probe; timers are FIFO queues (one per
 /// kind, each with one fixed duration), so no per-packet cost grows with the number of
 /// connections.
@@ -324,10 +324,10 @@ package struct ConnectionTable: ~Copyable {
         let r: Int
         if let free = freeResidues.popLast() {
             r = Int(free)
-            residues[r] = slots[slot].residue(generation: residues[r].generation &+ 1)
+            residues[r] = slots[slot].residue(generation: residues[r].generation &+ 1, teardowns: teardowns)
         } else {
             r = residues.count
-            residues.append(slots[slot].residue(generation: 0))
+            residues.append(slots[slot].residue(generation: 0, teardowns: teardowns))
         }
         let reference = residueFlag | UInt32(r + 1)
         retargetIndex(hash: hash, from: UInt32(slot + 1), to: reference)

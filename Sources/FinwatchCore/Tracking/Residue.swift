@@ -3,7 +3,7 @@
 /// new connection. Only what TIME_WAIT's business needs (RFC 9293 §3.10.7.4): a retransmitted
 /// FIN, a final ACK sent again, a new SYN, an RST.
 ///
-/// 80 bytes against a record's 152: a busy server closes thousands of connections a second and
+/// 88 bytes against a record's 152: a busy server closes thousands of connections a second and
 /// holds each for 60 s, so residues outnumber open connections many times over. Kept apart from
 /// the records, they also leave the records' array dense with the connections packets are for.
 struct Residue: BitwiseCopyable {
@@ -15,6 +15,11 @@ struct Residue: BitwiseCopyable {
     var uidNumber: UInt64
     /// Copy detection, as in the record: the last segment's time, fingerprint and interface.
     var lastSeen: Timestamp
+    /// The latest copy of a FIN (`lastFINCopyIsResp` says whose; `Int64.min`: none), so a FIN sent
+    /// again in TIME_WAIT reports its gap from the copy before: the back-off, even after the
+    /// record. One side's only: after a record the FIN still unacknowledged is the later one,
+    /// and keeping both would cost every residue 8 bytes more for FINs crossing twice.
+    var lastFINCopy: Int64
     var lastFingerprint: UInt32
     var lastInterface: UInt32
     /// The sequence number each side's FIN occupies (meaningful where `sentFIN`).
@@ -29,15 +34,17 @@ struct Residue: BitwiseCopyable {
     var isLive: Bool { get { facts[4] } set { facts[4] = newValue } }
     private var origSentFIN: Bool { get { facts[8] } set { facts[8] = newValue } }
     private var respSentFIN: Bool { get { facts[16] } set { facts[16] = newValue } }
+    private var lastFINCopyIsResp: Bool { get { facts[32] } set { facts[32] = newValue } }
 
     init(key: FlowKey, uidNumber: UInt64, origIsA: Bool, handshakeSeen: Bool, orig: EndpointRecord,
-         resp: EndpointRecord, finalAckRetransmits: UInt8, lastSeen: Timestamp, lastFingerprint: UInt32,
-         lastInterface: UInt32, generation: UInt32) {
+         resp: EndpointRecord, finalAckRetransmits: UInt8, lastSeen: Timestamp, lastFINCopy: (side: Side, time: Timestamp)?,
+         lastFingerprint: UInt32, lastInterface: UInt32, generation: UInt32) {
         self.key = key
         states = [orig.state, resp.state]
         self.finalAckRetransmits = finalAckRetransmits
         self.uidNumber = uidNumber
         self.lastSeen = lastSeen
+        self.lastFINCopy = lastFINCopy?.time.nanoseconds ?? .min
         self.lastFingerprint = lastFingerprint
         self.lastInterface = lastInterface
         finSequence = [orig.finSequence, resp.finSequence]
@@ -48,6 +55,7 @@ struct Residue: BitwiseCopyable {
         isLive = true
         origSentFIN = orig.sentFIN
         respSentFIN = resp.sentFIN
+        lastFINCopyIsResp = lastFINCopy?.side == .resp
     }
 
     func sentFIN(_ side: Side) -> Bool { side == .orig ? origSentFIN : respSentFIN }
@@ -108,10 +116,13 @@ struct Residue: BitwiseCopyable {
             // The final ACK was lost past the capture point: the peer never got it, and a FIN
             // sent again proves its sender is still in LAST_ACK whatever the capture point saw.
             finRetransmits[side.index] &+= 1
+            let previous = lastFINCopy != .min && lastFINCopyIsResp == (side == .resp) ? lastFINCopy : nil
+            lastFINCopy = time.nanoseconds
+            lastFINCopyIsResp = side == .resp
             let state = states[side.index] == .closed ? EndpointState.lastAck : states[side.index]
             events.append(.anomaly(AnomalyEvent(
                 time: time, identity: identity, anomaly: .finRetransmit, side: side,
-                count: Int(finRetransmits[side.index]), intervals: [], state: state)))
+                count: Int(finRetransmits[side.index]), interval: previous.map { time.nanoseconds - $0 }, state: state)))
             return .kept
         }
         if flags.contains(.ack) && !flags.contains(.fin) && segment.payloadLength == 0
@@ -129,9 +140,10 @@ struct Residue: BitwiseCopyable {
 extension Connection {
     /// What is left of this connection once its record is written (read in place in the table,
     /// not copied out first).
-    func residue(generation: UInt32) -> Residue {
+    func residue(generation: UInt32, teardowns: borrowing TeardownStore) -> Residue {
         Residue(key: key, uidNumber: uidNumber, origIsA: origIsA, handshakeSeen: handshakeSeen, orig: orig, resp: resp,
-                finalAckRetransmits: finalAckRetransmits, lastSeen: lastSeen, lastFingerprint: lastFingerprint,
-                lastInterface: lastInterface, generation: generation)
+                finalAckRetransmits: finalAckRetransmits, lastSeen: lastSeen,
+                lastFINCopy: teardownNumber == 0 ? nil : teardowns[teardownNumber].latestFINCopy,
+                lastFingerprint: lastFingerprint, lastInterface: lastInterface, generation: generation)
     }
 }

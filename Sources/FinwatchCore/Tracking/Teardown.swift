@@ -32,6 +32,16 @@ struct Teardown {
         stateSince = InlineArray(repeating: since)
     }
 
+    /// The side whose FIN was copied last, and when: the one a residue still waits on.
+    var latestFINCopy: (side: Side, time: Timestamp)? {
+        switch (lastFINCopy[0], lastFINCopy[1]) {
+        case let (orig?, resp?): resp > orig ? (.resp, resp) : (.orig, orig)
+        case let (orig?, nil): (.orig, orig)
+        case let (nil, resp?): (.resp, resp)
+        case (nil, nil): nil
+        }
+    }
+
     mutating func append(_ step: SequenceStep) {
         if steps.count < Teardown.maxSteps { steps.append(step) } else { stepsTruncated = true }
     }

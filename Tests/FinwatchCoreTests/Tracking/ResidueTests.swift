@@ -71,7 +71,7 @@ struct ResidueTests {
         let acks = late.filter { $0.anomaly == .finalAckRetransmit }
         #expect(fins.map(\.identity.uid) == (0..<n).map { "C\($0 + 1)" })
         #expect(acks.map(\.identity.uid) == (0..<n).map { "C\($0 + 1)" })
-        #expect(fins.allSatisfy { $0.side == .resp && $0.state == .lastAck && $0.count == 1 })
+        #expect(fins.allSatisfy { $0.side == .resp && $0.state == .lastAck && $0.count == 1 && $0.interval != nil })
         #expect(acks.allSatisfy { $0.side == .orig && $0.state == .timeWait && $0.count == 1 })
         #expect(zip(fins, 0..<n).allSatisfy { $0.identity.orig == S.client($1) && $0.identity.resp == S.server(for: $1) })
         #expect(table.count == 2 * n)

@@ -211,7 +211,19 @@ struct RetransmissionTests {
         #expect(record.anomalies.contains(.finRetransmit))
         #expect(record.history.contains("T"))
         #expect(wire.anomalies.map(\.count) == [1, 2])
+        #expect(wire.anomalies.map(\.interval) == [ms(200), ms(400)])
         #expect(record.durations.finWait1 == ms(601))
+    }
+
+    /// The teardown keeps 15 intervals; each anomaly still says its own gap past them.
+    @Test func finSentAgainPastTheKeptIntervals_stillGivesEachGap() throws {
+        var wire = Wire()
+        wire.handshake()
+        wire.send(.orig, [.fin, .ack], seq: 1001, ack: 5001, at: 10)
+        for copy in 1...17 { wire.send(.orig, [.fin, .ack], seq: 1001, ack: 5001, at: 10 + Double(copy) * 100) }
+        #expect(wire.anomalies.map(\.count) == Array(1...17))
+        #expect(wire.anomalies.allSatisfy { $0.interval == ms(100) })
+        #expect(wire.anomalies.last?.intervals.count == Teardown.maxIntervals)
     }
 
     @Test func finalAckLostPastCapture_becomesAnomaliesOfTheSameUID() throws {
@@ -227,6 +239,29 @@ struct RetransmissionTests {
         #expect(wire.anomalies.map(\.anomaly) == [.finRetransmit, .finalAckRetransmit])
         #expect(wire.anomalies.allSatisfy { $0.identity.uid == uid })
         #expect(wire.anomalies[0].side == .resp)
+        // The back-off survives the record: the gap from resp's FIN before it (at 11 ms).
+        #expect(wire.anomalies[0].interval == ms(201) && wire.anomalies[0].count == 1)
+        wire.send(.resp, [.fin, .ack], seq: 5001, ack: 1002, at: 612)           // the ACK lost again
+        #expect(wire.anomalies.last?.interval == ms(400) && wire.anomalies.last?.count == 2)
+        #expect(wire.closes.count == 1)
+    }
+
+    /// FINs crossed: both sides' FINs were unacknowledged at once. A residue keeps the later
+    /// FIN's time only, so the earlier side's copy says no gap rather than a wrong one.
+    @Test func crossedFINsSentAgainAfterTheRecord_giveOnlyGapsTheyCanProve() throws {
+        var wire = Wire()
+        wire.handshake()
+        wire.send(.orig, [.fin, .ack], seq: 1001, ack: 5001, at: 10)
+        wire.send(.resp, [.fin, .ack], seq: 5001, ack: 1001, at: 10.5)          // crossed: resp's is later
+        wire.send(.resp, [.ack], seq: 5002, ack: 1002, at: 11)
+        wire.send(.orig, [.ack], seq: 1002, ack: 5002, at: 11.5)                // both TIME_WAIT: written
+        #expect(wire.closes.first?.activeCloser == .both)
+        wire.send(.orig, [.fin, .ack], seq: 1001, ack: 5002, at: 210)
+        wire.send(.resp, [.fin, .ack], seq: 5001, ack: 1002, at: 211)
+        wire.send(.resp, [.fin, .ack], seq: 5001, ack: 1002, at: 611)
+        let fins = wire.anomalies.filter { $0.anomaly == .finRetransmit }
+        #expect(fins.map(\.side) == [.orig, .resp, .resp])
+        #expect(fins.map(\.interval) == [nil, nil, ms(400)])
     }
 
     @Test func synOnATupleInTimeWait_isTimeWaitReuseThenANewConnection() throws {

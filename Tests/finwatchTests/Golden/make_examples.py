@@ -36,6 +36,9 @@ out += ["## `anomaly`", ""]
 for name in ["fin_retransmit", "final_ack_retransmit", "reset_during_teardown", "time_wait_reuse",
              "time_wait_reset", "data_after_fin", "reset_out_of_window"]:
     block(f"`{name}`", first(lambda e: e["type"] == "anomaly" and e["anomaly"] == name))
+    if name == "fin_retransmit":
+        block("`fin_retransmit` after the record, the final ACK lost past the capture point (`interval_ms` only)",
+              first(lambda e: e["type"] == "anomaly" and e["anomaly"] == name and "intervals_ms" not in e))
 out += ["The lingering names (`close_wait_lingering`, `fin_wait_2_lingering`, `last_ack_lingering`) appear",
         "in a close record's `anomalies` once the alert fired. `capture_drops` appears there too, on records",
         "of connections tracked while libpcap dropped packets; only a live capture drops, so no file here",
