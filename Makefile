@@ -58,6 +58,7 @@ harness-test: build
 # `make test`: it takes minutes and its figures depend on the machine (docs/benchmark.md).
 # SCRATCH_PATH=... in the environment picks the SwiftPM scratch path (default .build).
 bench: deps-run
+	$(call apt_install,valgrind)
 	Benchmarks/run.sh
 	Benchmarks/live.sh
 

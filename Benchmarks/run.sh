@@ -127,6 +127,36 @@ say "== memory per TIME_WAIT residue (--closed $OPEN vs --closed $OPEN_BASE, --m
 residue_ok=1
 if held closed; then rss_closed=$held_big; rss_closed_base=$held_base; else residue_ok=0; fi
 
+# Instructions under callgrind: unlike seconds on this drifting VM they come out the same on every
+# run, so a change can be judged by them. Each figure is the difference of two runs that differ only
+# in the packets read (or, for the tracker, only in tracking them; for the output, in the events
+# encoded), which removes start-up, loading and end of input. Stage by stage through
+# finwatch-bench: valgrind 3.19 cannot run finwatch itself (it stops in finwatch's debug info, and
+# on a stripped copy crashes as the threads start).
+IR_PACKETS=${BENCH_IR_PACKETS:-500000}
+IR_EVENTS=100000
+say "== instructions (callgrind: $IR_PACKETS against 1000 packets, $IR_EVENTS events against one)"
+instructions_ok=0
+if command -v valgrind >/dev/null 2>&1; then
+    IR_BIG="$DATA/mixed-p$IR_PACKETS-s$SEED.pcap"; IR_SMALL="$DATA/mixed-p1000-s$SEED.pcap"
+    generate "$IR_BIG" --packets "$IR_PACKETS" --seed "$SEED"
+    generate "$IR_SMALL" --packets 1000 --seed "$SEED"
+    # ir COMMAND...: the instructions callgrind counted for one run of COMMAND.
+    ir() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*refs: *\([0-9,]*\).*/\1/p' | tr -d ,; }
+    # each BIG SMALL COUNT: (BIG - SMALL) / COUNT, or fails when a run gave no count.
+    each() { [ -n "$1" ] && [ -n "$2" ] && awk "BEGIN{printf \"%d\", ($1 - $2) / $3}"; }
+    if floor_ir=$(each "$(ir "$BENCH" floor "$IR_BIG" --runs 1)" "$(ir "$BENCH" floor "$IR_SMALL" --runs 1)" $((IR_PACKETS - 1000))) \
+       && capture_ir=$(each "$(ir "$BENCH" track "$IR_BIG" --runs 0)" "$(ir "$BENCH" track "$IR_SMALL" --runs 0)" $((IR_PACKETS - 1000))) \
+       && tracker_ir=$(each "$(ir "$BENCH" track "$IR_BIG" --runs 1)" "$(ir "$BENCH" track "$IR_BIG" --runs 0)" "$IR_PACKETS") \
+       && encode_ir=$(each "$(ir "$BENCH" encode --count "$IR_EVENTS")" "$(ir "$BENCH" encode --count 1)" $((IR_EVENTS - 1))); then
+        instructions_ok=1
+    else
+        say "callgrind gave no count for one of the runs: instruction counts skipped"
+    fi
+else
+    say "valgrind is not installed: instruction counts skipped (apt-get install valgrind)"
+fi
+
 say ""
 say "== results ($(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, $(uname -m))"
 say "packets                  $packets"
@@ -154,6 +184,10 @@ if [ "$memory_ok" = 1 ]; then
     say "bytes per open connection $per_connection  ($verdict target <= 200)"
 else
     say "bytes per open connection not measured (finwatch --read failed, see above)"
+fi
+if [ "$instructions_ok" = 1 ]; then
+    say "instructions a packet    floor $floor_ir; capture stage (libpcap, decode, batches) $capture_ir, tracker $tracker_ir"
+    say "instructions an event    $encode_ir  (the output stage: JSON and Community ID)"
 fi
 if [ "$residue_ok" = 1 ]; then
     per_residue=$(awk "BEGIN{printf \"%d\", ($rss_closed - $rss_closed_base) * 1024 / ($OPEN - $OPEN_BASE)}")
