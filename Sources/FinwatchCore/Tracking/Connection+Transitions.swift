@@ -256,25 +256,24 @@ extension Connection {
     private mutating func noteFINRetransmit(from side: Side, at time: Timestamp, teardowns: inout TeardownStore,
                                             into events: inout [Event]) {
         endpoints[side.index].finRetransmits &+= 1
-        var intervals: [Int64] = []
+        // The first FIN began the teardown, and it lasts until the record: after that a FIN sent
+        // again is the residue's business.
+        let number = teardownNumber
         var interval: Int64?
-        if teardownNumber != 0 {
-            let number = teardownNumber
-            if let last = teardowns[number].lastFINCopy[side.index] {
-                interval = time.nanoseconds(since: last)
-                if teardowns[number].finIntervals[side.index].count < Teardown.maxIntervals {
-                    teardowns[number].finIntervals[side.index].append(time.nanoseconds(since: last))
-                }
+        if let last = teardowns[number].lastFINCopy[side.index] {
+            let gap = time.nanoseconds(since: last)
+            interval = gap
+            if teardowns[number].finIntervals[side.index].count < Teardown.maxIntervals {
+                teardowns[number].finIntervals[side.index].append(gap)
             }
-            teardowns[number].lastFINCopy[side.index] = time
-            intervals = teardowns[number].finIntervals[side.index]
         }
+        teardowns[number].lastFINCopy[side.index] = time
         history.record(.retransmit, from: side)
         anomalies.insert(.finRetransmit)
         events.append(.anomaly(AnomalyEvent(
             time: time, identity: identity, anomaly: .finRetransmit, side: side,
-            count: Int(endpoints[side.index].finRetransmits), interval: interval, intervals: intervals,
-            state: endpoints[side.index].state)))
+            count: Int(endpoints[side.index].finRetransmits), interval: interval,
+            intervals: teardowns[number].finIntervals[side.index], state: endpoints[side.index].state)))
     }
 
     /// The FIN sent by `side` has just been acknowledged by its peer.

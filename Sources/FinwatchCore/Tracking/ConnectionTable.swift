@@ -65,9 +65,10 @@ package struct ConnectionTable: ~Copyable {
         // Reserved, not touched: pages arrive as slots are used, and the array never copies itself
         // to grow under load. Past a million slots it grows instead: reserving 2^31 records
         // (326 GB of address space) is refused by the kernel, and the process aborts.
-        slots.reserveCapacity(min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit))
-        residues.reserveCapacity(min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit))
-        teardowns.reserve(min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit))
+        let reserved = min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit)
+        slots.reserveCapacity(reserved)
+        residues.reserveCapacity(reserved)
+        teardowns.reserve(reserved)
         index = [UInt32](repeating: 0, count: 1024)
         let numberBits = UInt64(max(configuration.maxConnections, 16) + 1).bitWidth
             - UInt64(max(configuration.maxConnections, 16) + 1).leadingZeroBitCount
@@ -99,7 +100,7 @@ package struct ConnectionTable: ~Copyable {
             return
         }
         if reference & residueFlag != 0 {
-            observeResidue(Int(reference & ~residueFlag) - 1, segment, senderIsA: senderIsA, key: key, hash: hash,
+            observeResidue(residueNumber(reference), segment, senderIsA: senderIsA, key: key, hash: hash,
                            into: &events)
             return
         }
@@ -329,8 +330,7 @@ package struct ConnectionTable: ~Copyable {
             r = residues.count
             residues.append(slots[slot].residue(generation: 0, teardowns: teardowns))
         }
-        let reference = residueFlag | UInt32(r + 1)
-        retargetIndex(hash: hash, from: UInt32(slot + 1), to: reference)
+        retargetIndex(hash: hash, from: UInt32(slot + 1), to: residueReference(r))
         freeSlot(slot)
         let hold = holdsTimeWait ? configuration.timeWait : resetResidue
         let deadline = time.adding(nanoseconds: hold).nanoseconds
@@ -359,7 +359,7 @@ package struct ConnectionTable: ~Copyable {
     /// TIME_WAIT over, an RST assassinated it, a new SYN replaced it, or the table needed room.
     @inline(never)   // off the path most packets take
     private mutating func removeResidue(_ r: Int) {
-        removeIndex(residues[r].key, reference: residueFlag | UInt32(r + 1))
+        removeIndex(residues[r].key, reference: residueReference(r))
         count(residues[r].states[0], -1)
         count(residues[r].states[1], -1)
         residues[r].isLive = false
@@ -717,8 +717,13 @@ package struct ConnectionTable: ~Copyable {
     /// The key of the record or residue an index reference names.
     @inline(__always)
     private func key(of reference: UInt32) -> FlowKey {
-        reference & residueFlag == 0 ? slots[Int(reference) - 1].key : residues[Int(reference & ~residueFlag) - 1].key
+        reference & residueFlag == 0 ? slots[Int(reference) - 1].key : residues[residueNumber(reference)].key
     }
+
+    /// The index reference of residue `r`, and back.
+    private func residueReference(_ r: Int) -> UInt32 { residueFlag | UInt32(r + 1) }
+    @inline(__always)
+    private func residueNumber(_ reference: UInt32) -> Int { Int(reference & ~residueFlag) - 1 }
 
     /// The hash's top bits, placed above the slot bits (none when the slots need all 32).
     @inline(__always)

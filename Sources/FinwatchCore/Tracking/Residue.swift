@@ -15,11 +15,11 @@ struct Residue: BitwiseCopyable {
     var uidNumber: UInt64
     /// Copy detection, as in the record: the last segment's time, fingerprint and interface.
     var lastSeen: Timestamp
-    /// The latest copy of a FIN (`lastFINCopyIsResp` says whose; `Int64.min`: none), so a FIN sent
-    /// again in TIME_WAIT reports its gap from the copy before: the back-off, even after the
-    /// record. One side's only: after a record the FIN still unacknowledged is the later one,
-    /// and keeping both would cost every residue 8 bytes more for FINs crossing twice.
-    var lastFINCopy: Int64
+    /// The latest copy of a FIN (`lastFINCopyIsResp` says whose), so a FIN sent again in
+    /// TIME_WAIT reports its gap from the copy before: the back-off, even after the record. One
+    /// side's only: after a record the FIN still unacknowledged is the later one, and keeping
+    /// both would cost every residue 8 bytes more for FINs crossing twice.
+    var lastFINCopy: OptionalTime
     var lastFingerprint: UInt32
     var lastInterface: UInt32
     /// The sequence number each side's FIN occupies (meaningful where `sentFIN`).
@@ -44,7 +44,7 @@ struct Residue: BitwiseCopyable {
         self.finalAckRetransmits = finalAckRetransmits
         self.uidNumber = uidNumber
         self.lastSeen = lastSeen
-        self.lastFINCopy = lastFINCopy?.time.nanoseconds ?? .min
+        self.lastFINCopy = OptionalTime(lastFINCopy?.time)
         self.lastFingerprint = lastFingerprint
         self.lastInterface = lastInterface
         finSequence = [orig.finSequence, resp.finSequence]
@@ -116,13 +116,14 @@ struct Residue: BitwiseCopyable {
             // The final ACK was lost past the capture point: the peer never got it, and a FIN
             // sent again proves its sender is still in LAST_ACK whatever the capture point saw.
             finRetransmits[side.index] &+= 1
-            let previous = lastFINCopy != .min && lastFINCopyIsResp == (side == .resp) ? lastFINCopy : nil
-            lastFINCopy = time.nanoseconds
+            let previous = lastFINCopyIsResp == (side == .resp) ? lastFINCopy.time : nil
+            lastFINCopy.time = time
             lastFINCopyIsResp = side == .resp
             let state = states[side.index] == .closed ? EndpointState.lastAck : states[side.index]
             events.append(.anomaly(AnomalyEvent(
                 time: time, identity: identity, anomaly: .finRetransmit, side: side,
-                count: Int(finRetransmits[side.index]), interval: previous.map { time.nanoseconds - $0 }, state: state)))
+                count: Int(finRetransmits[side.index]), interval: previous.map { time.nanoseconds(since: $0) },
+                state: state)))
             return .kept
         }
         if flags.contains(.ack) && !flags.contains(.fin) && segment.payloadLength == 0

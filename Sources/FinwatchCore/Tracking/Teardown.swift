@@ -90,13 +90,25 @@ struct TeardownStore: ~Copyable {
     }
 }
 
-/// Two optional times, one per side, in 16 bytes: `Int64.min` (never a capture's time) stands
-/// for none. `InlineArray<2, Timestamp?>` took 32, the optional's tag byte padded to 8.
+/// An optional time in 8 bytes: `Int64.min` (never a capture's time) stands for none.
+/// `Timestamp?` takes 16, the optional's tag byte padded to 8, in values held by the hundred thousand.
+struct OptionalTime: BitwiseCopyable {
+    private var nanoseconds: Int64
+
+    init(_ time: Timestamp? = nil) { nanoseconds = time?.nanoseconds ?? .min }
+
+    var time: Timestamp? {
+        get { nanoseconds == .min ? nil : Timestamp(nanoseconds: nanoseconds) }
+        set { nanoseconds = newValue?.nanoseconds ?? .min }
+    }
+}
+
+/// Two optional times, one per side, in 16 bytes (`InlineArray<2, Timestamp?>` took 32).
 struct OptionalTimePair {
-    private var nanoseconds = InlineArray<2, Int64>(repeating: .min)
+    private var times = InlineArray<2, OptionalTime>(repeating: OptionalTime())
 
     subscript(index: Int) -> Timestamp? {
-        get { nanoseconds[index] == .min ? nil : Timestamp(nanoseconds: nanoseconds[index]) }
-        set { nanoseconds[index] = newValue?.nanoseconds ?? .min }
+        get { times[index].time }
+        set { times[index].time = newValue }
     }
 }
