@@ -75,8 +75,7 @@ import Testing
     /// alone does not match it; finwatch's filter does, so a live capture sees it.
     @Test func captureFilter_takesBigTCPBehindHopByHop_thatTCPAloneMisses() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("shared/corpus/tcpdump/bigtcp-ipv6-hbh.pcap").path
+            .appendingPathComponent("Corpus/tcpdump/bigtcp-ipv6-hbh.pcap").path
         let finwatch = try PcapHandle(file: path)
         try finwatch.setFilter(nil)
         let read = try Self.readAll(finwatch)

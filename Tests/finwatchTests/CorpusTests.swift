@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Every third-party capture in the shared corpus, read by the binary: exit 0, or 65 exactly for
+/// Every third-party capture in the repository's corpus (Tests/Corpus), read by the binary: exit 0, or 65 exactly for
 /// the files its README says libpcap refuses; never a crash; standard output only JSON lines.
 @Suite("corpus robustness") struct CorpusTests {
     /// The corpus README: libpcap 1.10 refuses this pcapng, and the gzip file is not a capture.

@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test func gzipCapture_65() throws {
-        let corpus = try #require(RepositoryPaths.corpus, "the shared corpus is beside the repository")
+        let corpus = try #require(RepositoryPaths.corpus, "the corpus is in the repository (Tests/Corpus)")
         try expectFailure(["--read", corpus.appendingPathComponent("community-id/pcaps/combined.pcap.gz").path],
                           status: 65, mentioning: "not a pcap or pcapng capture")
     }

@@ -98,18 +98,13 @@ struct FinwatchProcess {
     }
 }
 
-/// The repository and the shared corpus beside it (`<repo>/../shared/corpus`).
+/// The repository and its copy of the third-party corpus (`Tests/Corpus`, provenance in its README).
 enum RepositoryPaths {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
     static let corpus: URL? = {
-        var directory = repository
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("shared/corpus")
-            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("README.md").path) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        return nil
+        let candidate = repository.appendingPathComponent("Tests/Corpus")
+        return FileManager.default.fileExists(atPath: candidate.appendingPathComponent("README.md").path) ? candidate : nil
     }()
 }

@@ -2,11 +2,11 @@ import FinwatchCore
 import Foundation
 import Testing
 
-/// Third-party captures from /work/shared/corpus (beside the repository), decoded frame by frame.
+/// Third-party captures from the repository's copy of the corpus (Tests/Corpus), decoded frame by frame.
 @Suite("Corpus captures") struct CorpusDecodeTests {
     static let corpus = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/corpus")
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Corpus")
 
     /// A link type finwatch does not decode (NFLOG in the corpus).
     struct UnsupportedLinkType: Error { var value: Int32 }

@@ -28,10 +28,10 @@ import Testing
 }
 
 @Suite("Community ID v1") struct CommunityIDTests {
-    /// corelight/community-id-spec's baseline vectors, copied into the shared corpus beside the repository.
+    /// corelight/community-id-spec's baseline vectors, in the repository's copy of the corpus.
     static let baseline = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/corpus/community-id/baseline")
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Corpus/community-id/baseline")
 
     struct Row: Sendable, CustomTestStringConvertible {
         var proto: UInt8, saddr: String, daddr: String, sport: UInt16, dport: UInt16, communityID: String
