@@ -6,11 +6,11 @@ PREFIX     ?= /usr/local
 BIN        := .build/release/finwatch
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_RUN    := libpcap-dev
-APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 python3-pytest python3-yaml \
+APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 python3-pytest python3-yaml tcpreplay \
               prometheus ethtool
 ARGS       ?=
 
-.PHONY: all build run test unit-test harness-test bench install uninstall deps-run deps-test clean
+.PHONY: all build run test unit-test harness-test fault-test fuzz fuzz-smoke bench install uninstall deps-run deps-test clean
 
 all: build
 
@@ -42,7 +42,7 @@ run: deps-run
 	@$(SWIFT) build -c release --product finwatch >&2
 	@$(SUDO) $(BIN) $(ARGS)
 
-test: deps-test unit-test harness-test
+test: deps-test unit-test harness-test fault-test fuzz-smoke
 
 # Serial: on a 2-core machine the cooperative pool has two threads, and the live suites'
 # blocking waits (processes, sockets) would starve the in-process HTTP server tests.
@@ -52,6 +52,20 @@ unit-test:
 
 harness-test: build
 	FINWATCH_BIN=$(abspath $(BIN)) python3 -m pytest -q Tests/harness
+
+# Faults injected on purpose into the real binary: a full disk, a reader gone, an interface
+# that goes down or away, a capture stopped while traffic flows, a file whose clock jumps.
+fault-test: build
+	FINWATCH_BIN=$(abspath $(BIN)) python3 -m pytest -q Tests/faults
+
+# Coverage-guided fuzzing with libFuzzer and AddressSanitizer (docs/reliability.md):
+# FUZZ_SECONDS per target; `make test` runs each for 60 s (fuzz-smoke).
+FUZZ_SECONDS ?= 120
+fuzz:
+	Tests/Fuzz/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	Tests/Fuzz/fuzz.sh 60
 
 # Throughput against a bare libpcap read loop, peak RSS, bytes per open connection, then live
 # capture drops on a veth pair in a namespace of its own (root only). Not part of

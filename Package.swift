@@ -55,6 +55,10 @@ let package = Package(
             dependencies: ["CPcap", "FinwatchCapture", "FinwatchCore", "FinwatchFixtures"],
             swiftSettings: edge
         ),
+        // Fuzz targets as plain functions: libFuzzer drives them through finwatch-fuzz, the tests
+        // replay their seeds and every input that once failed (Tests/Fuzz).
+        .target(name: "FinwatchFuzzing", dependencies: ["FinwatchCore"], swiftSettings: edge),
+        .testTarget(name: "FinwatchFuzzingTests", dependencies: ["FinwatchFuzzing", "FinwatchCore"], swiftSettings: edge),
         .testTarget(name: "FinwatchCoreTests", dependencies: ["FinwatchCore", "FinwatchFixtures"], swiftSettings: edge),
         .testTarget(
             name: "FinwatchCaptureTests",
@@ -75,3 +79,12 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer's driver exists only in fuzzing builds (`make fuzz`): libFuzzer brings its `main`,
+// which an ordinary build of an executable without one could not link.
+if Context.environment["FINWATCH_FUZZ"] == "1" {
+    package.products.append(.executable(name: "finwatch-fuzz", targets: ["finwatch-fuzz"]))
+    package.targets.append(.executableTarget(
+        name: "finwatch-fuzz", dependencies: ["FinwatchFuzzing"], exclude: [],
+        swiftSettings: edge + [.unsafeFlags(["-parse-as-library"])]))
+}

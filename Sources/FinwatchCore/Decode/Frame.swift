@@ -15,7 +15,7 @@ package enum Frame {
     /// its own. `decodeTCP` tries `commonSegment` first. Kept out of line, so that the common
     /// path is a small function of its own.
     @inline(never)
-    static func decodeAnyTCP(_ bytes: RawSpan, linkType: LinkType, timestamp: Timestamp,
+    package static func decodeAnyTCP(_ bytes: RawSpan, linkType: LinkType, timestamp: Timestamp,
                              interfaceIndex: UInt32?) throws(DecodeError) -> TCPSegment? {
         guard let link = try LinkLayer(decoding: bytes, linkType: linkType) else { return nil }
         let packet = bytes.extracting(droppingFirst: link.headerLength)
@@ -91,7 +91,7 @@ package enum Frame {
     /// own and says why a frame is bad, decides; for the frames this path takes, both give the same
     /// segment (a test holds them to it on every corpus capture and on mutated frames).
     @inline(__always)
-    static func commonSegment(_ bytes: RawSpan, linkType: LinkType, timestamp: Timestamp,
+    package static func commonSegment(_ bytes: RawSpan, linkType: LinkType, timestamp: Timestamp,
                               interfaceIndex: UInt32?) -> TCPSegment? {
         let link: Int, etherType: UInt16
         var interface = interfaceIndex

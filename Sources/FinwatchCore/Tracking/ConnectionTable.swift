@@ -51,6 +51,8 @@ package struct ConnectionTable: ~Copyable {
     private var closingTimers = TimerQueue()
     /// The earliest deadline at any queue's head: `advance` is one comparison until then.
     private var nextDue: Int64 = .max
+    /// The latest segment time seen: the table's clock never runs backwards (see `observe`).
+    private var latest: Int64 = .min
 
     /// How long a connection ended by an RST is held to absorb segments still in flight.
     private let resetResidue: Int64
@@ -92,6 +94,14 @@ package struct ConnectionTable: ~Copyable {
     /// Feeds one segment; appends what it caused to `events` (which the caller reuses, so the
     /// hot path allocates nothing).
     package mutating func observe(_ segment: TCPSegment, into events: inout [Event]) {
+        // A segment stamped before one already seen (a capture file out of order, the host clock
+        // stepped back) counts as seen at the latest time: a duration can never go negative.
+        var segment = segment
+        if segment.timestamp.nanoseconds >= latest {
+            latest = segment.timestamp.nanoseconds
+        } else {
+            segment.timestamp = Timestamp(nanoseconds: latest)
+        }
         let senderIsA = FlowKey.senderIsA(segment)
         let key = FlowKey(segment, senderIsA: senderIsA)
         let hash = key.hashValue(seed: seed)
@@ -443,6 +453,7 @@ package struct ConnectionTable: ~Copyable {
     /// never sit in memory at once (the caller writes and clears them).
     package mutating func finish(at time: Timestamp, reason: String, into events: inout [Event],
                                  batch: Int = 1024, flush: (inout [Event]) -> Void = { _ in }) {
+        let time = Timestamp(nanoseconds: max(time.nanoseconds, latest))
         // Oldest first, so the output reads in the order connections began. The uids are read in
         // one pass over the slots and sorted on their own, each packed with its slot into one
         // word: a sort comparing records would read two of them per comparison, each a cache miss

@@ -1,0 +1,277 @@
+"""Faults injected on purpose into the real finwatch binary (docs/reliability.md says what
+finwatch does for each, and why). Everything runs in namespaces and mounts the test makes and
+removes itself; every wait is bounded."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from netns import Finwatch, connections, json_lines, run, veth
+
+
+def closes(events: list[dict]) -> list[dict]:
+    return [e for e in events if e["type"] == "close"]
+
+
+# --- the output's file system fills ------------------------------------------------------------
+
+def test_full_disk_counts_keeps_and_resumes_without_splitting_a_line(finwatch_bin, netns, tmp_path):
+    ns = netns("disk")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    run("mount", "-t", "tmpfs", "-o", "size=64k", "fwf-tmpfs", str(mount))
+    fw = None
+    try:
+        filler = mount / "filler"
+        with open(filler, "wb", buffering=0) as f:   # every block: the first event write meets ENOSPC
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        events = mount / "events.jsonl"
+        fw = Finwatch(finwatch_bin, ns, ["--interface", "lo", "--output", str(events), "--no-listen",
+                                          "--stats-interval", "1s"], tmp_path)
+        assert fw.wait_for_stderr("capture", 10), fw.stderr()
+        connections(ns, "127.0.0.1", 8080, 40)
+        assert fw.wait_for_stderr("cannot write events to --output", 10), fw.stderr()
+        assert fw.proc.poll() is None, "finwatch must keep running on a full disk"
+        filler.unlink()                  # space comes back
+        connections(ns, "127.0.0.1", 8081, 40)
+        time.sleep(2.5)                  # the writer retries every second
+        assert fw.stop() == 0, fw.stderr()
+        lines = json_lines(events)       # every line whole: none split by a short write
+        assert lines[0]["type"] == "start"
+        stop = lines[-1]
+        assert stop["type"] == "stop" and stop["write_errors"] > 0, stop
+        ours = [c for c in closes(lines) if c["resp"]["port"] in (8080, 8081)]
+        # Never silent: what was not written is counted.
+        assert len(ours) + stop["lines_dropped"] >= 80, (len(ours), stop)
+        assert len({(c["orig"]["port"], c["resp"]["port"]) for c in ours}) == len(ours)
+    finally:
+        if fw:
+            fw.kill()
+        run("umount", str(mount), check=False)
+
+
+# --- the reader of --output - goes away ---------------------------------------------------------
+
+def test_closed_pipe_stops_cleanly(finwatch_bin, netns, tmp_path):
+    ns = netns("pipe")
+    reader = subprocess.Popen(["head", "-n", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    fw = Finwatch(finwatch_bin, ns, ["--interface", "lo", "--no-listen"], tmp_path, stdout=reader.stdin)
+    try:
+        first = reader.stdout.readline()
+        assert json.loads(first)["type"] == "start"
+        reader.wait(timeout=5)
+        reader.stdin.close()
+        connections(ns, "127.0.0.1", 8082, 5)   # events to write: the next write meets EPIPE
+        status = fw.proc.wait(timeout=10)
+        assert status == 0, fw.stderr()
+        assert "error" not in fw.stderr().lower(), fw.stderr()
+    finally:
+        fw.kill()
+        if reader.poll() is None:
+            reader.kill()
+
+
+# --- the captured interface goes down, or is deleted --------------------------------------------
+
+SERVER = ("import socket,sys,time\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+          "s.bind((sys.argv[1],int(sys.argv[2])));s.listen(8);print('listening',flush=True)\n"
+          "held=[s.accept()[0] for _ in range(int(sys.argv[3]))];time.sleep(30)")
+CLIENT = ("import socket,sys,time\nc=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=5)\n"
+          "print('up',flush=True);time.sleep(30)")
+
+
+def open_connection(server_ns, client_ns, ip: str, port: int) -> list[subprocess.Popen]:
+    """A connection from client_ns to ip:port in server_ns, held open; returns both processes."""
+    server = server_ns.popen(["python3", "-c", SERVER, ip, str(port), "1"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    assert server.stdout.readline().strip() == "listening"
+    client = client_ns.popen(["python3", "-c", CLIENT, ip, str(port)], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    assert client.stdout.readline().strip() == "up"
+    return [server, client]
+
+
+def end_processes(processes: list[subprocess.Popen]) -> None:
+    for p in processes:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=5)
+
+
+def test_interface_down_keeps_capturing_and_resumes_when_it_is_up(finwatch_bin, netns, tmp_path):
+    a, b = netns("dna"), netns("dnb")
+    veth(a, "fwf-da", "198.18.40.1", b, "fwf-db", "198.18.40.2")
+    fw = Finwatch(finwatch_bin, a, ["--interface", "fwf-da", "--no-listen"], tmp_path)
+    processes: list[subprocess.Popen] = []
+    try:
+        assert fw.wait_for_stderr("capture started", 10), fw.stderr()
+        a.exec("ip", "link", "set", "fwf-da", "down")
+        time.sleep(1.5)
+        assert fw.proc.poll() is None, f"a link going down must not end the capture: {fw.stderr()}"
+        a.exec("ip", "link", "set", "fwf-da", "up")
+        b.exec("ip", "link", "set", "fwf-db", "up")
+        deadline = time.monotonic() + 10   # the veth carrier comes back within a moment
+        while "LOWER_UP" not in a.exec("ip", "link", "show", "fwf-da").stdout and time.monotonic() < deadline:
+            time.sleep(0.1)
+        processes = open_connection(b, a, "198.18.40.2", 9001)
+        time.sleep(0.5)
+        assert fw.stop() == 0, fw.stderr()
+        events = json_lines(fw.stdout_path)
+        ours = [c for c in closes(events) if c["resp"]["port"] == 9001]
+        assert len(ours) == 1 and ours[0]["handshake_seen"], ours
+        assert not [l for l in fw.stderr().splitlines() if l.startswith("finwatch:")], fw.stderr()
+    finally:
+        end_processes(processes)
+        fw.kill()
+
+
+def test_interface_deleted_exits_69_with_one_line_after_writing_every_record(finwatch_bin, netns, tmp_path):
+    a, b = netns("dla"), netns("dlb")
+    veth(a, "fwf-la", "198.18.40.1", b, "fwf-lb", "198.18.40.2")
+    fw = Finwatch(finwatch_bin, a, ["--interface", "fwf-la", "--no-listen"], tmp_path)
+    processes: list[subprocess.Popen] = []
+    try:
+        assert fw.wait_for_stderr("capture started", 10), fw.stderr()
+        processes = open_connection(b, a, "198.18.40.2", 9000)   # open: its record is due at the end
+        time.sleep(0.5)
+        a.exec("ip", "link", "del", "fwf-la")
+        status = fw.proc.wait(timeout=10)
+        finals = [l for l in fw.stderr().splitlines() if l.startswith("finwatch:")]
+        assert status == 69, fw.stderr()
+        assert len(finals) == 1 and "fwf-la" in finals[0] and "libpcap says" in finals[0], fw.stderr()
+        events = json_lines(fw.stdout_path)
+        assert events[-1]["type"] == "stop" and events[-1]["reason"] == "error", events[-1]
+        ours = [c for c in closes(events) if c["resp"]["port"] == 9000]
+        assert len(ours) == 1 and ours[0]["ended_by"] == "shutdown", ours
+    finally:
+        end_processes(processes)
+        fw.kill()
+
+
+# --- finwatch stopped while traffic flows: the kernel drops, and says so --------------------------
+
+def write_pcap(path: Path, connections_count: int) -> int:
+    """A pcap (Ethernet) of `connections_count` short connections from 198.18.41.1 to 198.18.41.2:
+    handshake, FIN each way, final ACK. Returns the frame count."""
+    def frame(src, dst, sport, dport, seq, ack, flags):
+        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, bytes(src), bytes(dst))
+        return b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + ip + tcp
+    a, b = [198, 18, 41, 1], [198, 18, 41, 2]
+    frames = 0
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        t = 1_800_000_000.0
+        for i in range(connections_count):
+            sport = 10000 + i % 50000
+            dport = 80 + i // 50000
+            for src, dst, sp, dp, seq, ack, flags in [
+                (a, b, sport, dport, 1000, 0, 0x02), (b, a, dport, sport, 5000, 1001, 0x12),
+                (a, b, sport, dport, 1001, 5001, 0x10), (a, b, sport, dport, 1001, 5001, 0x11),
+                (b, a, dport, sport, 5001, 1002, 0x11), (a, b, sport, dport, 1002, 5002, 0x10)]:
+                data = frame(src, dst, sp, dp, seq, ack, flags)
+                t += 0.00001
+                f.write(struct.pack("<IIII", int(t), int((t % 1) * 1e6), len(data), len(data)) + data)
+                frames += 1
+    return frames
+
+
+def test_stopped_capture_counts_kernel_drops_and_marks_records(finwatch_bin, netns, tmp_path):
+    ns_a, ns_b = netns("stopa"), netns("stopb")
+    veth(ns_a, "fwf-sa", "198.18.41.1", ns_b, "fwf-sb", "198.18.41.2")
+    pcap = tmp_path / "flood.pcap"
+    frames = write_pcap(pcap, 60_000)
+    fw = Finwatch(finwatch_bin, ns_b, ["--interface", "fwf-sb", "--listen", "127.0.0.1:9465",
+                                        "--stats-interval", "1s"], tmp_path)
+    try:
+        assert fw.wait_for_stderr("capture", 10), fw.stderr()
+        fw.signal(signal.SIGSTOP)
+        try:
+            ns_a.exec("tcpreplay", "--intf1=fwf-sa", "--topspeed", "--preload-pcap", str(pcap), timeout=120)
+        finally:
+            fw.signal(signal.SIGCONT)
+        time.sleep(3)
+        metrics = ns_b.exec("python3", "-c", "import urllib.request;print(urllib.request.urlopen("
+                            "'http://127.0.0.1:9465/metrics',timeout=5).read().decode())").stdout
+        assert fw.stop() == 0, fw.stderr()
+        events = json_lines(fw.stdout_path)
+        stop = events[-1]
+        kernel = stop["capture"]["drops_kernel"]
+        assert kernel > 0, stop["capture"]
+        assert stop["packets"]["seen"] + kernel <= frames + 100, (stop["packets"], kernel, frames)
+        drops = [float(l.split()[-1]) for l in metrics.splitlines()
+                 if l.startswith("finwatch_capture_drops_total") and 'where="kernel"' in l]
+        assert drops and drops[0] > 0, metrics
+        marked = [c for c in closes(events) if "capture_drops" in c["anomalies"]]
+        assert marked, "no record carries capture_drops"
+        stats = [e for e in events if e["type"] == "stats"]
+        assert stats, "no stats event"
+    finally:
+        fw.kill()
+
+
+# --- capture files whose clock runs backwards, or jumps decades ahead ---------------------------
+
+def write_connection_pcap(path: Path, times: list[float]) -> None:
+    """One connection, orig 198.18.42.1:40000 closing first, its six frames at `times`."""
+    a, b = [198, 18, 42, 1], [198, 18, 42, 2]
+    steps = [(a, b, 40000, 80, 1000, 0, 0x02), (b, a, 80, 40000, 5000, 1001, 0x12),
+             (a, b, 40000, 80, 1001, 5001, 0x10), (a, b, 40000, 80, 1001, 5001, 0x11),
+             (b, a, 80, 40000, 5001, 1002, 0x11), (a, b, 40000, 80, 1002, 5002, 0x10)]
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for t, (src, dst, sp, dp, seq, ack, flags) in zip(times, steps):
+            tcp = struct.pack("!HHIIBBHHH", sp, dp, seq, ack, 5 << 4, flags, 65535, 0, 0)
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 0, 0x4000, 64, 6, 0, bytes(src), bytes(dst))
+            data = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + ip + tcp
+            f.write(struct.pack("<IIII", int(t), round((t % 1) * 1e6), len(data), len(data)) + data)
+
+
+def read_file(finwatch_bin: str, path: Path) -> list[dict]:
+    proc = subprocess.run([finwatch_bin, "--read", str(path)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(l) for l in proc.stdout.splitlines()]
+
+
+def test_file_clock_backwards_counts_at_the_latest_time(finwatch_bin, tmp_path):
+    # The responder's FIN is stamped 5 s before the active closer's: out of order in the file.
+    t = 1_800_000_000.0
+    pcap = tmp_path / "backwards.pcap"
+    write_connection_pcap(pcap, [t, t + 0.001, t + 0.002, t + 1.0, t - 4.0, t + 1.010])
+    (close,) = closes(read_file(finwatch_bin, pcap))
+    durations = close["durations_ms"]
+    assert all(v is None or v >= 0 for v in durations.values()), durations
+    assert close["close"] == "normal"
+    # The late-stamped FIN counts at the latest time seen (t + 1.0): no time in CLOSE_WAIT.
+    assert durations["close_wait"] == 0.0 and durations["last_ack"] == 10.0, durations
+    assert [s["ms"] for s in close["sequence"]] == sorted(s["ms"] for s in close["sequence"])
+
+
+def test_file_clock_jumping_years_ahead_is_time_passing(finwatch_bin, tmp_path):
+    # Mid-teardown the file's clock jumps ten years ahead, then comes back.
+    t = 1_800_000_000.0
+    pcap = tmp_path / "jump.pcap"
+    write_connection_pcap(pcap, [t, t + 0.001, t + 0.002, t + 1.0, t + 10 * 365 * 86400.0, t + 1.01])
+    events = read_file(finwatch_bin, pcap)
+    for c in closes(events):
+        assert all(v is None or v >= 0 for v in c["durations_ms"].values()), c["durations_ms"]
+    # The jump is taken as time passing: the responder, in CLOSE_WAIT for ten years, is alerted
+    # on and its connection idles out; the jumped FIN starts a connection of its own, and the ACK
+    # stamped before it counts at the jumped time.
+    c1, c2 = closes(events)
+    alerts = [e for e in events if e["type"] == "alert"]
+    assert [(a["uid"], a["alert"], a["status"]) for a in alerts] == [("C1", "close_wait_lingering", "firing")]
+    assert (c1["close"], c1["ended_by"], c1["states"]) == ("half_closed", "idle_timeout", {"orig": "FIN_WAIT_1", "resp": "CLOSE_WAIT"})
+    assert c2["handshake_seen"] is False and c2["ts"] == alerts[0]["ts"] and c2["durations_ms"]["lifetime"] == 0.0
+    assert events[-1]["type"] == "stop" and events[-1]["ts"] == alerts[0]["ts"]
