@@ -10,7 +10,7 @@ APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 pytho
               prometheus ethtool
 ARGS       ?=
 
-.PHONY: all build run test unit-test harness-test fault-test fuzz fuzz-smoke bench install uninstall deps-run deps-test clean
+.PHONY: all build run test unit-test harness-test fault-test fuzz fuzz-smoke sanitize bench install uninstall deps-run deps-test clean
 
 all: build
 
@@ -66,6 +66,15 @@ fuzz:
 
 fuzz-smoke:
 	Tests/Fuzz/fuzz.sh 60
+
+# ThreadSanitizer over the executable's suites (pipeline stages, live loop, HTTP endpoint, the
+# real binary built with it), then AddressSanitizer over every suite, each in a scratch path of
+# its own. Not in `make test`: two more full builds (docs/reliability.md gives the cost).
+sanitize: deps-test
+	$(SWIFT) build --build-tests --scratch-path .build-tsan --sanitize=thread
+	$(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread --no-parallel --filter finwatchTests
+	$(SWIFT) build --build-tests --scratch-path .build-asan --sanitize=address
+	$(SWIFT) test --skip-build --scratch-path .build-asan --sanitize=address --no-parallel
 
 # Throughput against a bare libpcap read loop, peak RSS, bytes per open connection, then live
 # capture drops on a veth pair in a namespace of its own (root only). Not part of
