@@ -7,10 +7,10 @@ BIN        := .build/release/finwatch
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_RUN    := libpcap-dev
 APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 python3-pytest python3-yaml \
-              prometheus ethtool
+              prometheus prometheus-alertmanager ethtool
 ARGS       ?=
 
-.PHONY: all build run test unit-test harness-test bench install uninstall deps-run deps-test clean
+.PHONY: all build run test unit-test harness-test deploy-test bench install uninstall deps-run deps-test clean
 
 all: build
 
@@ -42,7 +42,7 @@ run: deps-run
 	@$(SWIFT) build -c release --product finwatch >&2
 	@$(SUDO) $(BIN) $(ARGS)
 
-test: deps-test unit-test harness-test
+test: deps-test unit-test harness-test deploy-test
 
 # Serial: on a 2-core machine the cooperative pool has two threads, and the live suites'
 # blocking waits (processes, sockets) would starve the in-process HTTP server tests.
@@ -52,6 +52,12 @@ unit-test:
 
 harness-test: build
 	FINWATCH_BIN=$(abspath $(BIN)) python3 -m pytest -q Tests/harness
+
+# deploy/ against the real engines: the alerting chain end to end (finwatch live on lo, Prometheus,
+# Alertmanager, a webhook; as root), the dashboard's and rules' queries against what finwatch
+# serves, promtool on every rule file.
+deploy-test: build
+	FINWATCH_BIN=$(abspath $(BIN)) python3 -m pytest -q Tests/deploy
 
 # Throughput against a bare libpcap read loop, peak RSS, bytes per open connection, then live
 # capture drops on a veth pair in a namespace of its own (root only). Not part of
