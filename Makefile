@@ -7,6 +7,7 @@ BIN        := .build/release/finwatch
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_RUN    := libpcap-dev
 APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 python3-pytest python3-yaml \
+              python3-jsonschema \
               prometheus prometheus-alertmanager ethtool
 ARGS       ?=
 
@@ -28,10 +29,11 @@ deps-run:
 
 deps-test:
 	$(call apt_install,$(APT_TEST))
-	@# Debian's python3 takes pytest and PyYAML from the packages above (its pip refuses to
+	@# Debian's python3 takes pytest, PyYAML and jsonschema from the packages above (its pip refuses to
 	@# install system-wide); a python3 of its own (pyenv, a venv) gets them from PyPI instead.
 	@python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
 	@python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+	@python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema
 
 build: deps-run
 	$(SWIFT) build -c release --product finwatch
@@ -55,7 +57,7 @@ harness-test: build
 
 # deploy/ against the real engines: the alerting chain end to end (finwatch live on lo, Prometheus,
 # Alertmanager, a webhook; as root), the dashboard's and rules' queries against what finwatch
-# serves, promtool on every rule file.
+# serves, promtool on every rule file, golden and documented lines against schema/.
 deploy-test: build
 	FINWATCH_BIN=$(abspath $(BIN)) python3 -m pytest -q Tests/deploy
 

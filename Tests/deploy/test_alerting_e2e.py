@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import contract
 from conftest import record_timeline
 from services import Services, events, free_port, http_get, http_json, wait_until
 
@@ -145,7 +146,7 @@ def test_stuckSocket_alertReachesWebhook_andResolutionFollows(tmp_path, services
         out = tmp_path / "finwatch.jsonl"
         finwatch = services.start("finwatch", [
             finwatch_bin, "--interface", "lo", "--listen", instance, "--close-wait-threshold", THRESHOLD,
-            "--stats-interval", "1h", "--output", str(out),
+            "--stats-interval", "1s", "--output", str(out),
             "--filter", f"port {ports['program']}",   # the program's connection only, not the scrapes
         ])
 
@@ -241,6 +242,11 @@ def test_stuckSocket_alertReachesWebhook_andResolutionFollows(tmp_path, services
         # finwatch stops cleanly on SIGTERM; the engines are stopped by the fixture.
         assert services.stop(finwatch) == 0, services.log("finwatch")
         assert prom.poll() is None and am.poll() is None, "an engine died during the test"
+        # Every line of the live run (start, stats, alert with process, close, stop) is in the schema.
+        lines = out.read_text().splitlines()
+        assert {json.loads(line)["type"] for line in lines} == {"start", "stats", "alert", "close", "stop"}
+        invalid = [(line[:80], e) for line in lines for e in contract.errors(line)]
+        assert not invalid, invalid
 
         rows = [
             ("program's socket in CLOSE_WAIT", 0.0, f"127.0.0.1:{local} <- 127.0.0.1:{peer}, pid {program.pid}"),
