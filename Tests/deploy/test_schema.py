@@ -60,12 +60,20 @@ def test_everyCloseClassAnomalyAndAlertState_isDocumentedAndValid():
         (a, st) for a in s["alert"]["properties"]["alert"]["enum"] for st in ("firing", "resolved")}
 
 
+def test_documentedCloses_carryZeeksConnState_asTheREADMEMapsThem():
+    pairs = {(e["close"], e["conn_state"]) for e in map(json.loads, (l for _, l in documented_lines()))
+             if e["type"] == "close"}
+    for expected in [("normal", "SF"), ("simultaneous", "SF"), ("refused", "REJ"), ("no_answer", "S0"),
+                     ("reset", "RSTR"), ("reset_after_fin", "RSTR"), ("half_closed", "S2"), ("unterminated", "S1")]:
+        assert expected in pairs, f"{expected} not among {sorted(pairs)}"
+
+
 CLOSE = ('{"type":"close","ts":"2026-11-25T02:04:11.030040Z","uid":"C1","community_id":"1:xQZANw9XhJ8ispgei0XMYN8DqNY=",'
          '"orig":{"ip":"198.18.1.2","port":40022},"resp":{"ip":"198.18.2.2","port":80},"handshake_seen":true,"close":"normal",'
          '"active_closer":"orig","reset_by":null,"reset_state":null,"states":{"orig":"TIME_WAIT","resp":"CLOSED"},'
          '"durations_ms":{"fin_wait_1":0.05,"fin_wait_2":19.95,"close_wait":20.0,"last_ack":0.04,"teardown":20.04,"lifetime":30.04},'
          '"retransmits":{"orig_fin":0,"resp_fin":0,"final_ack":0},"anomalies":[],"sequence":[{"from":"orig","flags":"FA","ms":0.0}],'
-         '"history":"ShADaFf","packets":{"orig":5,"resp":4}}')
+         '"history":"ShADaFf","conn_state":"SF","packets":{"orig":5,"resp":4}}')
 
 
 def mutated(**changes) -> str:
@@ -100,6 +108,8 @@ def test_wellFormedClose_isValid():
     {"sequence": [{"from": "orig", "flags": "AF", "ms": 0.0}]},   # letters out of S F R P A order
     {"anomalies": ["made_up"]},
     {"type": "closed"},
+    {"conn_state": ...},
+    {"conn_state": "SFX"},
 ])
 def test_contractBreakingClose_isRejected_evenByThePublishedSchema(change):
     line = mutated(**change)

@@ -48,6 +48,8 @@ private enum Widest {
     static let milliseconds = 19
     /// `{"from":"orig","flags":"SFRPA","ms":…},` (57 at most).
     static let sequenceStep = 64
+    /// `,"conn_state":"RSTOS0"` (22).
+    static let connState = 24
 }
 
 extension OutputSpan where Element == UInt8 {
@@ -97,7 +99,7 @@ extension OutputSpan where Element == UInt8 {
 
 extension CloseRecord {
     var maximumJSONLength: Int {
-        Widest.header + Widest.identity + 768 + Widest.sequenceStep * sequence.count
+        Widest.header + Widest.identity + 768 + Widest.connState + Widest.sequenceStep * sequence.count
             + Widest.milliseconds * (origFINIntervals.count + respFINIntervals.count)
             + (endedBy.map(JSONLine.escapedLength) ?? 0)
     }
@@ -140,6 +142,7 @@ extension CloseRecord {
         out.append(UInt8(ascii: "]"))
         if sequenceTruncated { out.raw(#","sequence_truncated":true"#) }
         out.raw(#","history":"#); out.trusted(history)
+        out.raw(#","conn_state":"#); out.trusted(connState.rawValue)
         out.raw(#","packets":{"orig":"#); out.int(origPackets)
         out.raw(#","resp":"#); out.int(respPackets)
         out.append(UInt8(ascii: "}"))
