@@ -44,3 +44,13 @@ def test_namespacePodSecurity_admitsHostNetworkHostPIDAndCapabilities():
     labels = ns["metadata"].get("labels", {})
     assert needs_privileged
     assert labels.get("pod-security.kubernetes.io/enforce") == "privileged", labels
+
+
+def test_daemonSet_mountsThePodLogDirectoriesReadOnly():
+    """KubernetesPods names pods from /var/log/pods: the host's, read-only, nothing else of the host."""
+    ds, _ = daemonset_and_namespace()
+    spec = ds["spec"]["template"]["spec"]
+    host_paths = {v["name"]: v["hostPath"]["path"] for v in spec.get("volumes", []) if "hostPath" in v}
+    assert host_paths == {"pod-logs": "/var/log/pods"}
+    [mount] = [m for c in spec["containers"] for m in c.get("volumeMounts", []) if m["name"] == "pod-logs"]
+    assert mount["mountPath"] == "/var/log/pods" and mount["readOnly"] is True

@@ -120,3 +120,15 @@ def test_unknownField_isAcceptedByThePublishedSchema_butNotByTheStrictOne():
     line = mutated(new_field=1)
     assert errors(line, strict=False) == []
     assert any("new_field" in e for e in errors(line, strict=True))
+
+
+def test_liveAlertNamingAPod_isValidStrictly():
+    """What an alert from a DaemonSet carries for a program in a pod (KubernetesPodsTests writes it)."""
+    line = ('{"type":"alert","ts":"2026-11-25T02:04:12.500000Z","uid":"C7","community_id":"1:CGUnFEUGIgUUGRns5kutAoEtjHk=",'
+            '"orig":{"ip":"198.18.0.1","port":40022},"resp":{"ip":"198.18.0.2","port":8080},"handshake_seen":true,'
+            '"alert":"close_wait_lingering","status":"firing","side":"resp","state":"CLOSE_WAIT",'
+            '"since":"2026-11-25T02:03:11.000000Z","duration_ms":60000.0,"threshold_ms":60000.0,'
+            '"process":{"pid":4242,"comm":"gunicorn","unit":null,"kernel_confirmed":true,'
+            '"pod":{"namespace":"payments","name":"api-7c9f8d6b5-x2kqz"}}}')
+    assert errors(line) == []
+    assert errors(line.replace('"namespace":"payments",', ""), strict=False)

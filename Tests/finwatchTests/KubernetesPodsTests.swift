@@ -1,4 +1,5 @@
 @testable import finwatch
+import FinwatchCore
 import Foundation
 import Testing
 
@@ -55,5 +56,57 @@ import Testing
     @Test func thisProcess_isNotInAPod() throws {
         let text = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
         #expect(KubernetesPods().pod(cgroup: text) == nil)
+    }
+
+    static func alert(pod: PodName?) -> AlertEvent {
+        let identity = ConnectionIdentity(uid: "C7", orig: Endpoint(ip: IPAddress("198.18.0.1")!, port: 40022),
+                                          resp: Endpoint(ip: IPAddress("198.18.0.2")!, port: 8080), handshakeSeen: true)
+        var alert = AlertEvent(time: Timestamp(seconds: 1_795_572_251, nanoseconds: 0), identity: identity,
+                               alert: .closeWaitLingering, status: .firing, side: .resp,
+                               since: Timestamp(seconds: 1_795_572_191, nanoseconds: 0),
+                               duration: 60_000_000_000, threshold: 60_000_000_000)
+        alert.process = ProcessInfo(pid: 4242, comm: "gunicorn", unit: nil, kernelConfirmed: true, pod: pod)
+        return alert
+    }
+
+    @Test func alertOfAProcessInAPod_namesThePod_withinItsReservedLength() {
+        let widest = PodName(namespace: String(repeating: "n", count: 63), name: String(repeating: "\u{1}", count: 253))
+        for pod in [PodName(namespace: "payments", name: "api-7c9f8d6b5-x2kqz"), widest] {
+            let event = Event.alert(Self.alert(pod: pod))
+            var bytes: [UInt8] = []
+            event.appendJSONLine(to: &bytes)
+            #expect(bytes.count <= event.maximumJSONLength)
+        }
+        let line = Event.alert(Self.alert(pod: PodName(namespace: "payments", name: "api-7c9f8d6b5-x2kqz"))).jsonLine
+        #expect(line.contains(#""process":{"pid":4242,"comm":"gunicorn","unit":null,"kernel_confirmed":true,"pod":{"namespace":"payments","name":"api-7c9f8d6b5-x2kqz"}}"#))
+    }
+
+    @Test func alertOfAProcessOutsideAPod_hasNoPodField() {
+        #expect(!Event.alert(Self.alert(pod: nil)).jsonLine.contains("pod"))
+    }
+
+    static func report(pod: ConnectionsReport.Pod?) -> ConnectionsReport {
+        let address = ConnectionsReport.Address(ip: "10.0.0.5", port: 8080)
+        let row = ConnectionsReport.Row(
+            uid: "C1", communityId: "1:x", orig: address, resp: address, side: "resp", state: "CLOSE_WAIT",
+            states: .init(orig: "FIN_WAIT_2", resp: "CLOSE_WAIT"), endpoint: address, peer: address,
+            since: "t", ageMs: 252_000, alertFiring: true,
+            process: .init(pid: 4242, comm: "gunicorn", unit: nil, kernelConfirmed: true, pod: pod))
+        return ConnectionsReport(time: "t", capturing: true, connections: [row])
+    }
+
+    @Test func statusTable_hasAPodColumn_onlyWhenAProcessIsInAPod() {
+        let withPod = Status.table(Self.report(pod: .init(namespace: "payments", name: "api-0"))).split(separator: "\n")
+        #expect(withPod[1].hasSuffix("UNIT  POD"))
+        #expect(withPod[2].hasSuffix("payments/api-0"))
+        let without = Status.table(Self.report(pod: nil)).split(separator: "\n")
+        #expect(without[1].hasSuffix("UNIT"))
+        #expect(!without[1].contains("POD"))
+    }
+
+    @Test func connectionsJSON_carriesThePod() {
+        let json = String(decoding: Self.report(pod: .init(namespace: "payments", name: "api-0")).encoded(), as: UTF8.self)
+        #expect(json.contains(#""pod":{"name":"api-0","namespace":"payments"}"#))
+        #expect(!String(decoding: Self.report(pod: nil).encoded(), as: UTF8.self).contains("pod"))
     }
 }

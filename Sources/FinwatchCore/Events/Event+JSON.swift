@@ -159,6 +159,7 @@ extension AlertEvent {
     var maximumJSONLength: Int {
         Widest.header + Widest.identity + 512
             + (process.map { JSONLine.escapedLength($0.comm) + ($0.unit.map(JSONLine.escapedLength) ?? 0) } ?? 0)
+            + (process?.pod.map { 32 + JSONLine.escapedLength($0.namespace) + JSONLine.escapedLength($0.name) } ?? 0)
     }
 
     func write(to out: inout OutputSpan<UInt8>) {
@@ -176,6 +177,11 @@ extension AlertEvent {
             out.raw(#","comm":"#); out.string(process.comm)
             out.raw(#","unit":"#); out.string(process.unit)
             out.raw(#","kernel_confirmed":"#); out.bool(process.kernelConfirmed)
+            if let pod = process.pod {
+                out.raw(#","pod":{"namespace":"#); out.string(pod.namespace)
+                out.raw(#","name":"#); out.string(pod.name)
+                out.append(UInt8(ascii: "}"))
+            }
             out.append(UInt8(ascii: "}"))
         }
         if let resolvedTo { out.raw(#","resolved_to":"#); out.trusted(resolvedTo.rawValue) }
