@@ -40,27 +40,30 @@ package enum ConnState: String, Sendable, Hashable, CaseIterable {
     }
 
     /// `history` is the close record's (upper case orig, lower case resp; `^` when orig was
-    /// inferred), `resetBy` its `reset_by`.
+    /// inferred), `resetBy` its `reset_by`. Runs for every close record written: the letters go
+    /// into one bit mask per side, no allocation.
     package init(history: String, resetBy: Side?, origPackets: Int, respPackets: Int) {
-        var orig = Set<Character>()
-        var resp = Set<Character>()
-        for letter in history where letter != "^" {
-            if letter.isUppercase { orig.insert(letter) } else { resp.insert(Character(letter.uppercased())) }
+        var orig: UInt32 = 0
+        var resp: UInt32 = 0
+        for byte in history.utf8 {
+            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { orig |= 1 << UInt32(byte - UInt8(ascii: "A")) }
+            if byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") { resp |= 1 << UInt32(byte - UInt8(ascii: "a")) }
         }
-        let origAcked = orig.contains("A") || orig.contains("D")
+        func sent(_ mask: UInt32, _ letter: Unicode.Scalar) -> Bool { mask & (1 << (letter.value - 65)) != 0 }
+        let origAcked = sent(orig, "A") || sent(orig, "D")
         let o: Endpoint =
             if resetBy == .orig { .reset }
-            else if orig.contains("F") { .closed }
-            else if orig.contains("S") { resp.contains("H") && origAcked ? .established : .synSent }
+            else if sent(orig, "F") { .closed }
+            else if sent(orig, "S") { sent(resp, "H") && origAcked ? .established : .synSent }
             else if origPackets > 0 { .partial }
             else { .inactive }
         let r: Endpoint =
             if resetBy == .resp { .reset }
-            else if resp.contains("F") { .closed }
-            else if resp.contains("H") { origAcked ? .established : .synAckSent }
+            else if sent(resp, "F") { .closed }
+            else if sent(resp, "H") { origAcked ? .established : .synAckSent }
             else if respPackets > 0 { .partial }
             else { .inactive }
-        self = Self.zeek(orig: o, resp: r, payload: orig.contains("D") || resp.contains("D"),
+        self = Self.zeek(orig: o, resp: r, payload: sent(orig, "D") || sent(resp, "D"),
                          synThenReset: Self.synThenReset(history))
     }
 
@@ -85,12 +88,12 @@ package enum ConnState: String, Sendable, Hashable, CaseIterable {
     /// Zeek's `/^\^?S[^HAFGIQ]*R.*/` on the history: orig's SYN, then its RST with no handshake
     /// answer, ACK, FIN or inconsistent flags from orig in between.
     static func synThenReset(_ history: String) -> Bool {
-        var letters = history[...]
-        if letters.first == "^" { letters = letters.dropFirst() }
-        guard letters.first == "S" else { return false }
+        var letters = history.utf8[...]
+        if letters.first == UInt8(ascii: "^") { letters = letters.dropFirst() }
+        guard letters.first == UInt8(ascii: "S") else { return false }
         for letter in letters.dropFirst() {
-            if letter == "R" { return true }
-            if "HAFGIQ".contains(letter) { return false }
+            if letter == UInt8(ascii: "R") { return true }
+            if "HAFGIQ".utf8.contains(letter) { return false }
         }
         return false
     }
