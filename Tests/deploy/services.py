@@ -57,13 +57,15 @@ def ephemeral_range() -> tuple[int, int]:
     return int(low), int(high)
 
 
-def free_port(rng: random.Random | None = None) -> int:
-    """A loopback port free now and outside the ephemeral range, so no client socket of another
-    test on this host can be using it as its own port."""
+def free_port(rng: random.Random | None = None, taken: set[int] | frozenset[int] = frozenset()) -> int:
+    """A loopback port free now, not in `taken`, and outside the ephemeral range, so no client
+    socket of another test on this host can be using it as its own port."""
     rng = rng or random.Random()
     low, _ = ephemeral_range()
     for _ in range(200):
         port = rng.randrange(20000, min(low, 32768))
+        if port in taken:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))

@@ -97,7 +97,9 @@ def services(tmp_path):
 def test_stuckSocket_alertReachesWebhook_andResolutionFollows(tmp_path, services, finwatch_bin, tool):
     prometheus, alertmanager, promtool = tool("prometheus"), tool("prometheus-alertmanager"), tool("promtool")
     begun = time.monotonic()
-    ports = {name: free_port() for name in ("finwatch", "prometheus", "alertmanager", "webhook", "program")}
+    ports: dict[str, int] = {}
+    for name in ("finwatch", "prometheus", "alertmanager", "webhook", "program"):
+        ports[name] = free_port(taken=set(ports.values()))
     instance = f"127.0.0.1:{ports['finwatch']}"
 
     rules = rules_for_test(tmp_path)
