@@ -6,11 +6,12 @@ PREFIX     ?= /usr/local
 BIN        := .build/release/finwatch
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_RUN    := libpcap-dev
-APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 python3-pytest python3-yaml tcpreplay \
-              prometheus ethtool
+APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 python3-pytest python3-yaml \
+              python3-jsonschema tcpreplay prometheus prometheus-alertmanager ethtool
 ARGS       ?=
 
-.PHONY: all build run test unit-test harness-test fault-test fuzz fuzz-smoke sanitize bench install uninstall deps-run deps-test clean
+.PHONY: all build run test unit-test harness-test deploy-test fault-test fuzz fuzz-smoke sanitize bench install \
+        uninstall deps-run deps-test clean
 
 all: build
 
@@ -28,10 +29,11 @@ deps-run:
 
 deps-test:
 	$(call apt_install,$(APT_TEST))
-	@# Debian's python3 takes pytest and PyYAML from the packages above (its pip refuses to
+	@# Debian's python3 takes pytest, PyYAML and jsonschema from the packages above (its pip refuses to
 	@# install system-wide); a python3 of its own (pyenv, a venv) gets them from PyPI instead.
 	@python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
 	@python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+	@python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema
 
 build: deps-run
 	$(SWIFT) build -c release --product finwatch
@@ -42,7 +44,7 @@ run: deps-run
 	@$(SWIFT) build -c release --product finwatch >&2
 	@$(SUDO) $(BIN) $(ARGS)
 
-test: deps-test unit-test harness-test fault-test fuzz-smoke
+test: deps-test unit-test harness-test deploy-test fault-test fuzz-smoke
 
 # Serial: on a 2-core machine the cooperative pool has two threads, and the live suites'
 # blocking waits (processes, sockets) would starve the in-process HTTP server tests.
@@ -52,6 +54,12 @@ unit-test:
 
 harness-test: build
 	FINWATCH_BIN=$(abspath $(BIN)) python3 -m pytest -q Tests/harness
+
+# deploy/ against the real engines: the alerting chain end to end (finwatch live on lo, Prometheus,
+# Alertmanager, a webhook; as root), the dashboard's and rules' queries against what finwatch
+# serves, promtool on every rule file, golden and documented lines against schema/.
+deploy-test: build
+	FINWATCH_BIN=$(abspath $(BIN)) python3 -m pytest -q Tests/deploy
 
 # Faults injected on purpose into the real binary: a full disk, a reader gone, an interface
 # that goes down or away, a capture stopped while traffic flows, a file whose clock jumps.

@@ -143,6 +143,13 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
         var comm: String
         var unit: String?
         var kernelConfirmed: Bool
+        /// The Kubernetes pod, when the process runs in one; absent otherwise.
+        var pod: Pod?
+    }
+
+    struct Pod: Codable, Sendable, Equatable {
+        var namespace: String
+        var name: String
     }
 
     /// Both sides' states now.
@@ -200,7 +207,8 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
                     ageMs: Double(max(0, now.nanoseconds(since: snapshot.since)) / 1_000) / 1_000,
                     alertFiring: snapshot.alertFiring,
                     process: process.map {
-                        Process(pid: $0.pid, comm: $0.comm, unit: $0.unit, kernelConfirmed: $0.kernelConfirmed)
+                        Process(pid: $0.pid, comm: $0.comm, unit: $0.unit, kernelConfirmed: $0.kernelConfirmed,
+                                pod: $0.pod.map { Pod(namespace: $0.namespace, name: $0.name) })
                     })
             })
     }

@@ -54,7 +54,7 @@ final class ProcessLookup: Sendable {
         /// What that walk met (its `seen` is `owners`).
         var scan = Scan()
         /// comm and systemd unit per pid, read once per view.
-        var names: [Int32: (comm: String, unit: String?)] = [:]
+        var names: [Int32: (comm: String, unit: String?, pod: PodName?)] = [:]
         var takenAt: ContinuousClock.Instant
         /// What reading the socket tables took: with the walk's time added once it is done.
         var cost: Duration
@@ -71,12 +71,14 @@ final class ProcessLookup: Sendable {
     private let netlink: Bool
     private let limits: Limits
     private let logger: Logger
+    private let pods: KubernetesPods
     private let cache = Mutex(Cache())
 
     /// `root` is where procfs is mounted; tests may point elsewhere only for failure paths.
     init(root: String = "/proc", netlink: Bool = true, limits: Limits = Limits(),
-         logger: Logger = Logger(label: "finwatch.process")) {
+         logger: Logger = Logger(label: "finwatch.process"), pods: KubernetesPods = KubernetesPods()) {
         self.root = root
+        self.pods = pods
         self.netlink = netlink
         self.limits = limits
         self.logger = logger
@@ -127,12 +129,13 @@ final class ProcessLookup: Sendable {
                 }
                 let name = view.names[pid] ?? {
                     let comm = readText("\(root)/\(pid)/comm").map { String($0.prefix { $0 != "\n" }) } ?? "?"
-                    let unit = readText("\(root)/\(pid)/cgroup").flatMap(ProcNet.systemdUnit(cgroup:))
-                    return (comm, unit)
+                    let cgroup = readText("\(root)/\(pid)/cgroup")
+                    let pod = cgroup.flatMap(pods.pod(cgroup:)).map { PodName(namespace: $0.namespace, name: $0.name) }
+                    return (comm, cgroup.flatMap(ProcNet.systemdUnit(cgroup:)), pod)
                 }()
                 view.names[pid] = name
                 return ProcessInfo(pid: pid, comm: name.comm, unit: name.unit,
-                                   kernelConfirmed: socket.state.endpointState == query.state)
+                                   kernelConfirmed: socket.state.endpointState == query.state, pod: name.pod)
             }
         }
     }

@@ -59,7 +59,9 @@ struct Status: AsyncParsableCommand {
         }
         let noun = report.connections.count == 1 ? "side" : "sides"
         lines.append("\(report.connections.count) \(noun) stuck half-closed, \(firing) alert\(firing == 1 ? "" : "s") firing")
-        var rows = [["STATE", "AGE", "ALERT", "SIDE", "ENDPOINT", "PEER", "PID", "COMMAND", "UNIT"]]
+        // A POD column (namespace/name) only where some process runs in a Kubernetes pod.
+        let pods = report.connections.contains { $0.process?.pod != nil }
+        var rows = [["STATE", "AGE", "ALERT", "SIDE", "ENDPOINT", "PEER", "PID", "COMMAND", "UNIT"] + (pods ? ["POD"] : [])]
         for row in report.connections {
             rows.append([
                 row.state, age(milliseconds: row.ageMs), row.alertFiring ? "firing" : "-", row.side,
@@ -67,7 +69,7 @@ struct Status: AsyncParsableCommand {
                 row.process.map { String($0.pid) } ?? "-",
                 row.process.map { $0.kernelConfirmed ? $0.comm : "\($0.comm)?" } ?? "-",
                 row.process?.unit ?? "-",
-            ])
+            ] + (pods ? [row.process?.pod.map { "\($0.namespace)/\($0.name)" } ?? "-"] : []))
         }
         var widths = [Int](repeating: 0, count: rows[0].count)
         for row in rows { for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) } }

@@ -48,6 +48,8 @@ private enum Widest {
     static let milliseconds = 19
     /// `{"from":"orig","flags":"SFRPA","ms":…},` (57 at most).
     static let sequenceStep = 64
+    /// `,"conn_state":"RSTOS0"` (22).
+    static let connState = 24
 }
 
 extension OutputSpan where Element == UInt8 {
@@ -97,7 +99,7 @@ extension OutputSpan where Element == UInt8 {
 
 extension CloseRecord {
     var maximumJSONLength: Int {
-        Widest.header + Widest.identity + 768 + Widest.sequenceStep * sequence.count
+        Widest.header + Widest.identity + 768 + Widest.connState + Widest.sequenceStep * sequence.count
             + Widest.milliseconds * (origFINIntervals.count + respFINIntervals.count)
             + (endedBy.map(JSONLine.escapedLength) ?? 0)
     }
@@ -140,6 +142,7 @@ extension CloseRecord {
         out.append(UInt8(ascii: "]"))
         if sequenceTruncated { out.raw(#","sequence_truncated":true"#) }
         out.raw(#","history":"#); out.trusted(history)
+        out.raw(#","conn_state":"#); out.trusted(connState.rawValue)
         out.raw(#","packets":{"orig":"#); out.int(origPackets)
         out.raw(#","resp":"#); out.int(respPackets)
         out.append(UInt8(ascii: "}"))
@@ -156,6 +159,7 @@ extension AlertEvent {
     var maximumJSONLength: Int {
         Widest.header + Widest.identity + 512
             + (process.map { JSONLine.escapedLength($0.comm) + ($0.unit.map(JSONLine.escapedLength) ?? 0) } ?? 0)
+            + (process?.pod.map { 32 + JSONLine.escapedLength($0.namespace) + JSONLine.escapedLength($0.name) } ?? 0)
     }
 
     func write(to out: inout OutputSpan<UInt8>) {
@@ -173,6 +177,11 @@ extension AlertEvent {
             out.raw(#","comm":"#); out.string(process.comm)
             out.raw(#","unit":"#); out.string(process.unit)
             out.raw(#","kernel_confirmed":"#); out.bool(process.kernelConfirmed)
+            if let pod = process.pod {
+                out.raw(#","pod":{"namespace":"#); out.string(pod.namespace)
+                out.raw(#","name":"#); out.string(pod.name)
+                out.append(UInt8(ascii: "}"))
+            }
             out.append(UInt8(ascii: "}"))
         }
         if let resolvedTo { out.raw(#","resolved_to":"#); out.trusted(resolvedTo.rawValue) }

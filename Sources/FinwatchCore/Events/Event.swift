@@ -142,11 +142,14 @@ package struct ProcessInfo: Sendable, Equatable {
     package var unit: String?
     /// The kernel's own socket table shows the socket in the alert's state.
     package var kernelConfirmed: Bool
-    package init(pid: Int32, comm: String, unit: String?, kernelConfirmed: Bool) {
+    /// The Kubernetes pod the process runs in, when it runs in one (PodCgroup).
+    package var pod: PodName?
+    package init(pid: Int32, comm: String, unit: String?, kernelConfirmed: Bool, pod: PodName? = nil) {
         self.pid = pid
         self.comm = comm
         self.unit = unit
         self.kernelConfirmed = kernelConfirmed
+        self.pod = pod
     }
 }
 

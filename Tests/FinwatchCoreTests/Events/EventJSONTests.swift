@@ -27,7 +27,7 @@ struct EventJSONTests {
     @Test func closeEvent_matchesTheContractExample() {
         let line = Event.close(EventJSONTests.contractExample()).jsonLine
         let communityID = EventJSONTests.contractExample().identity.communityID
-        let expected = #"{"type":"close","ts":"2026-11-25T02:04:11.706210Z","uid":"C1","community_id":"\#(communityID)","orig":{"ip":"127.0.0.1","port":53312},"resp":{"ip":"127.0.0.1","port":42397},"handshake_seen":true,"close":"normal","active_closer":"orig","reset_by":null,"reset_state":null,"states":{"orig":"TIME_WAIT","resp":"CLOSED"},"durations_ms":{"fin_wait_1":0.014,"fin_wait_2":0.0,"close_wait":0.014,"last_ack":0.012,"teardown":0.026,"lifetime":0.172},"retransmits":{"orig_fin":0,"resp_fin":0,"final_ack":0},"anomalies":[],"sequence":[{"from":"orig","flags":"FA","ms":0.0},{"from":"resp","flags":"FA","ms":0.014},{"from":"orig","flags":"A","ms":0.026}],"history":"ShAFf","packets":{"orig":4,"resp":2}}"#
+        let expected = #"{"type":"close","ts":"2026-11-25T02:04:11.706210Z","uid":"C1","community_id":"\#(communityID)","orig":{"ip":"127.0.0.1","port":53312},"resp":{"ip":"127.0.0.1","port":42397},"handshake_seen":true,"close":"normal","active_closer":"orig","reset_by":null,"reset_state":null,"states":{"orig":"TIME_WAIT","resp":"CLOSED"},"durations_ms":{"fin_wait_1":0.014,"fin_wait_2":0.0,"close_wait":0.014,"last_ack":0.012,"teardown":0.026,"lifetime":0.172},"retransmits":{"orig_fin":0,"resp_fin":0,"final_ack":0},"anomalies":[],"sequence":[{"from":"orig","flags":"FA","ms":0.0},{"from":"resp","flags":"FA","ms":0.014},{"from":"orig","flags":"A","ms":0.026}],"history":"ShAFf","conn_state":"SF","packets":{"orig":4,"resp":2}}"#
         #expect(line == expected)
     }
 
