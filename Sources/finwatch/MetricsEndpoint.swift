@@ -13,9 +13,12 @@ struct MetricsEndpoint: Service {
     let port: Int
     let state: LiveState
     let registry: PrometheusCollectorRegistry
-    /// Names processes for rows the run loop has not named yet (lazily, per request).
-    let processLookup: ProcessLookup
+    /// Names processes for rows the run loop has not named yet (lazily, per request, bounded in time).
+    let naming: ProcessNaming
     let logger: Logger
+    /// The longest a request waits for process names: `/connections` and `status` answer in time
+    /// however slow /proc is, with the names found so far.
+    static let namingLimit: Duration = .milliseconds(50)
 
     init(host: String, port: Int, state: LiveState, registry: PrometheusCollectorRegistry,
          processLookup: ProcessLookup = ProcessLookup(), logger: Logger = Logger(label: "finwatch.http")) {
@@ -23,7 +26,7 @@ struct MetricsEndpoint: Service {
         self.port = port
         self.state = state
         self.registry = registry
-        self.processLookup = processLookup
+        naming = ProcessNaming(lookup: processLookup)
         self.logger = logger
     }
 
@@ -35,7 +38,7 @@ struct MetricsEndpoint: Service {
         router.get("metrics") { _, _ in self.metrics() }
         router.get("healthz") { _, _ in self.health() }
         router.get("connections") { request, _ in
-            self.connections(stateFilter: request.uri.queryParameters["state"].map(String.init))
+            await self.connections(stateFilter: request.uri.queryParameters["state"].map(String.init))
         }
         // Hummingbird logs every start and request at info; the operator's journal wants only
         // problems from it. Our own start line is the daemon's.
@@ -75,8 +78,9 @@ struct MetricsEndpoint: Service {
     }
 
     /// `GET /connections[?state=…]`: the stuck sides now, as `ConnectionsReport` JSON. Names
-    /// processes the run loop has not (bounded /proc reads, only for rows in the answer).
-    func connections(stateFilter: String?) -> Response {
+    /// processes the run loop has not (bounded /proc reads, only for rows in the answer, waited
+    /// for at most `namingLimit`).
+    func connections(stateFilter: String?) async -> Response {
         var wanted: EndpointState?
         if let stateFilter {
             guard let parsed = EndpointState(rawValue: stateFilter), AlertKind(watching: parsed) != nil else {
@@ -86,8 +90,11 @@ struct MetricsEndpoint: Service {
             }
             wanted = parsed
         }
-        let report = ConnectionsReport.make(from: state.current, now: HostClock.now(),
-                                            only: wanted, lookup: processLookup)
+        let published = state.current
+        let rows = ConnectionsReport.rows(of: published, only: wanted)
+        let unnamed = rows.filter { published.processes[LiveState.processKey(uid: $0.identity.uid, side: $0.side)] == nil }
+        let found = await naming.namesNow(for: unnamed, limit: Self.namingLimit)
+        let report = ConnectionsReport.make(from: published, now: HostClock.now(), only: wanted, names: found)
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: report.encoded())))
     }
@@ -174,21 +181,23 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
     var capturing: Bool
     var connections: [Row]
 
-    /// Rows from what the capture thread last published; processes it has not named are looked
-    /// up now (one batch), only for rows in the answer.
-    static func make(from published: LiveState.Published, now: Timestamp, only state: EndpointState?,
-                     lookup: ProcessLookup?) -> ConnectionsReport {
-        let rows = published.halfClosed
+    /// The published rows in `state` (all when nil), newest problem first.
+    static func rows(of published: LiveState.Published, only state: EndpointState?) -> [ConnectionSnapshot] {
+        published.halfClosed
             .filter { state == nil || $0.state == state }
             .sorted { ($0.since, $0.identity.uid, $0.side.rawValue) > ($1.since, $1.identity.uid, $1.side.rawValue) }
+    }
+
+    /// Rows from what the run loop last published, with its process names and `names` (found
+    /// for this request) for the rest.
+    static func make(from published: LiveState.Published, now: Timestamp, only state: EndpointState?,
+                     names: [String: FinwatchCore.ProcessInfo] = [:]) -> ConnectionsReport {
+        let selected = rows(of: published, only: state)
         var processes = published.processes
-        let unnamed = rows.filter { processes[LiveState.processKey(uid: $0.identity.uid, side: $0.side)] == nil }
-        if let lookup, !unnamed.isEmpty {
-            processes.merge(lookup.processes(for: unnamed)) { known, _ in known }
-        }
+        processes.merge(names) { known, _ in known }
         return ConnectionsReport(
             time: now.rfc3339, capturing: published.capturing,
-            connections: rows.map { snapshot in
+            connections: selected.map { snapshot in
                 let process = processes[LiveState.processKey(uid: snapshot.identity.uid, side: snapshot.side)]
                 return Row(
                     uid: snapshot.identity.uid, communityId: snapshot.identity.communityID,
