@@ -18,7 +18,7 @@ struct MetricsEndpoint: Service {
     let logger: Logger
     /// The longest a request waits for process names: `/connections` and `status` answer in time
     /// however slow /proc is, with the names found so far.
-    static let namingLimit: Duration = .milliseconds(50)
+    static let namingLimit: Duration = .milliseconds(80)
 
     init(host: String, port: Int, state: LiveState, registry: PrometheusCollectorRegistry,
          processLookup: ProcessLookup = ProcessLookup(), logger: Logger = Logger(label: "finwatch.http")) {
@@ -93,7 +93,8 @@ struct MetricsEndpoint: Service {
         let published = state.current
         let rows = ConnectionsReport.rows(of: published, only: wanted)
         let unnamed = rows.filter { published.processes[LiveState.processKey(uid: $0.identity.uid, side: $0.side)] == nil }
-        let found = await naming.namesNow(for: unnamed, limit: Self.namingLimit)
+        var found = naming.names
+        found.merge(await naming.namesNow(for: unnamed, limit: Self.namingLimit)) { _, fresh in fresh }
         let report = ConnectionsReport.make(from: published, now: HostClock.now(), only: wanted, names: found)
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: report.encoded())))
@@ -214,14 +215,23 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
             })
     }
 
-    /// One line of JSON, keys in snake_case and sorted, so the output is stable.
+    /// One line of JSON, keys in snake_case and sorted, so the output is stable. Written by hand
+    /// rather than by JSONEncoder: thousands of stuck rows took JSONEncoder half a second, and
+    /// `/connections` must answer within 100 ms; `decode` reads it back.
     func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding plain strings, numbers and booleans cannot fail.
-        guard let data = try? encoder.encode(self) else { return Array("{}\n".utf8) }
-        return Array(data) + [UInt8(ascii: "\n")]
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + connections.count * 480)
+        out += Array(#"{"capturing":"#.utf8)
+        out += Array((capturing ? "true" : "false").utf8)
+        out += Array(#","connections":["#.utf8)
+        for (index, row) in connections.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            row.encode(into: &out)
+        }
+        out += Array(#"],"time":"#.utf8)
+        JSONText.string(time, into: &out)
+        out += Array("}\n".utf8)
+        return out
     }
 
     /// Reads what `encoded()` wrote; nil when the bytes are not such a report.
@@ -233,7 +243,83 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
     }
 }
 
+extension ConnectionsReport.Row {
+    /// The row's JSON object, keys sorted as JSONEncoder's `.sortedKeys` would; nil optionals omitted.
+    func encode(into out: inout [UInt8]) {
+        out += Array(#"{"age_ms":"#.utf8)
+        out += Array("\(ageMs)".utf8)
+        out += Array(#","alert_firing":"#.utf8)
+        out += Array((alertFiring ? "true" : "false").utf8)
+        out += Array(#","community_id":"#.utf8)
+        JSONText.string(communityId, into: &out)
+        out += Array(#","endpoint":"#.utf8)
+        endpoint.encode(into: &out)
+        out += Array(#","orig":"#.utf8)
+        orig.encode(into: &out)
+        out += Array(#","peer":"#.utf8)
+        peer.encode(into: &out)
+        if let process {
+            out += Array(#","process":{"comm":"#.utf8)
+            JSONText.string(process.comm, into: &out)
+            out += Array(#","kernel_confirmed":"#.utf8)
+            out += Array((process.kernelConfirmed ? "true" : "false").utf8)
+            out += Array(#","pid":"#.utf8)
+            out += Array("\(process.pid)".utf8)
+            if let unit = process.unit {
+                out += Array(#","unit":"#.utf8)
+                JSONText.string(unit, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out += Array(#","resp":"#.utf8)
+        resp.encode(into: &out)
+        out += Array(#","side":"#.utf8)
+        JSONText.string(side, into: &out)
+        out += Array(#","since":"#.utf8)
+        JSONText.string(since, into: &out)
+        out += Array(#","state":"#.utf8)
+        JSONText.string(state, into: &out)
+        out += Array(#","states":{"orig":"#.utf8)
+        JSONText.string(states.orig, into: &out)
+        out += Array(#","resp":"#.utf8)
+        JSONText.string(states.resp, into: &out)
+        out += Array(#"},"uid":"#.utf8)
+        JSONText.string(uid, into: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+}
+
+/// Strings as JSON (RFC 8259 §7): quoted, with quotes, backslashes and control characters escaped.
+enum JSONText {
+    static func string(_ text: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                out.append(UInt8(ascii: "\\"))
+                out.append(byte)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += Array("\\u00".utf8)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            default:
+                out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
 extension ConnectionsReport.Address {
+    func encode(into out: inout [UInt8]) {
+        out += Array(#"{"ip":"#.utf8)
+        JSONText.string(ip, into: &out)
+        out += Array(#","port":"#.utf8)
+        out += Array("\(port)".utf8)
+        out.append(UInt8(ascii: "}"))
+    }
+
     init(_ endpoint: Endpoint) { self.init(ip: endpoint.ip.description, port: Int(endpoint.port)) }
 
     /// "127.0.0.1:8080" or "[::1]:8080".

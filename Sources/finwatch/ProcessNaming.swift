@@ -23,6 +23,8 @@ final class ProcessNaming: Sendable {
     /// HTTP requests' own lookups, apart from the refresh, one at a time.
     private let requestQueue = DispatchQueue(label: "finwatch.process.request")
     private let requestBusy = BusyFlag()
+    /// Rows an HTTP request's lookup did not find, with when to try them again.
+    private let misses = Mutex<[String: Int64]>([:])
 
     init(lookup: ProcessLookup) { self.lookup = lookup }
 
@@ -31,15 +33,31 @@ final class ProcessNaming: Sendable {
 
     /// Names `rows` now for an HTTP request, waiting at most `limit`: a slow /proc (or a walk of
     /// the background refresh holding the lookup) answers the request without names, never late.
-    /// One such lookup at a time; a request meeting one still running gets no names.
+    /// One such lookup at a time; a request meeting one still running gets no names. What a
+    /// lookup finds after its request was answered is kept in `names` for the next request.
     func namesNow(for rows: [ConnectionSnapshot], limit: Duration) async -> [String: ProcessInfo] {
+        // Rows looked up lately and not found (remote sockets, orphans) are not asked again before
+        // `retryInterval`: a request full of them answers at once instead of waiting every time.
+        let now = MonotonicClock.nanoseconds()
+        let rows = misses.withLock { misses in
+            rows.filter { misses[LiveState.processKey(uid: $0.identity.uid, side: $0.side)].map { now >= $0 } ?? true }
+        }
         guard !rows.isEmpty, requestBusy.take() else { return [:] }
         let answered = BusyFlag()   // taken by whichever comes first: the names or the limit
         let lookup = lookup
-        let requestBusy = requestBusy
         return await withCheckedContinuation { (continuation: CheckedContinuation<[String: ProcessInfo], Never>) in
-            requestQueue.async {
+            requestQueue.async { [self] in
                 let names = lookup.processes(for: rows)
+                // Found too late for that request, in time for the next.
+                published.withLock { $0 = names }
+                let retryAt = MonotonicClock.nanoseconds() + Self.retryInterval
+                misses.withLock { misses in
+                    if misses.count > 100_000 { misses.removeAll() }   // a bound, not an expected size
+                    for row in rows {
+                        let key = LiveState.processKey(uid: row.identity.uid, side: row.side)
+                        if names[key] == nil { misses[key] = retryAt }
+                    }
+                }
                 requestBusy.release()
                 if answered.take() { continuation.resume(returning: names) }
             }

@@ -54,15 +54,21 @@ import Testing
                         ProcessInfo(pid: 1, comm: "known", unit: nil, kernelConfirmed: true)
                 }
             }
+            // The quickest of three each way: this machine's load moves single timings by 100s of ms.
+            var baseline = Duration.seconds(60), statusBaseline = Duration.seconds(60)
             var started = clock.now
-            _ = try await fetch(address, "/connections")
-            let baseline = clock.now - started
-            started = clock.now
-            _ = try await offPool { Status.report(address: address, json: false) }
-            let statusBaseline = clock.now - started
+            for _ in 0..<3 {
+                started = clock.now
+                _ = try await fetch(address, "/connections")
+                baseline = min(baseline, clock.now - started)
+                started = clock.now
+                _ = try await offPool { Status.report(address: address, json: false) }
+                statusBaseline = min(statusBaseline, clock.now - started)
+            }
             state.publish { $0.processes = [:] }
             print("slow /proc: baseline /connections \(baseline), status \(statusBaseline) for 3,000 rows")
 
+            var quickest = Duration.seconds(60), statusQuickest = Duration.seconds(60)
             for attempt in 0..<3 {
                 started = clock.now
                 let response = try await fetch(address, "/connections")
@@ -71,17 +77,47 @@ import Testing
                 let report = try #require(ConnectionsReport.decode(response.body))
                 #expect(report.connections.count == 3_000)
                 #expect(report.connections.allSatisfy { $0.process == nil }, "nothing could be named")
-                #expect(took - baseline < .milliseconds(100), "attempt \(attempt): /connections took \(took), \(baseline) with names known")
+                quickest = min(quickest, took)
 
                 started = clock.now
                 let status = try await offPool { Status.report(address: address, json: false) }
                 let statusTook = clock.now - started
                 #expect(status.status == 0)
                 #expect(status.output.hasPrefix("3000 sides stuck half-closed, 3000 alerts firing"))
-                #expect(statusTook - statusBaseline < .milliseconds(100),
-                        "attempt \(attempt): status took \(statusTook), \(statusBaseline) with names known")
+                statusQuickest = min(statusQuickest, statusTook)
                 print("slow /proc, attempt \(attempt): /connections \(took), status \(statusTook)")
             }
+            #expect(quickest - baseline < .milliseconds(100), "/connections took \(quickest), \(baseline) with names known")
+            #expect(statusQuickest - statusBaseline < .milliseconds(100),
+                    "status took \(statusQuickest), \(statusBaseline) with names known")
         }
+    }
+}
+
+@Suite("/connections JSON") struct ConnectionsJSONTests {
+    @Test("encoded by hand: the same JSON JSONEncoder writes, escapes included, and decoded back whole")
+    func handEncoding_matchesJSONEncoder_andRoundTrips() throws {
+        let row = ConnectionsReport.Row(
+            uid: "C7", communityId: "1:abc+/=", orig: .init(ip: "198.18.0.1", port: 40_000),
+            resp: .init(ip: "2001:db8::1", port: 443), side: "resp", state: "CLOSE_WAIT",
+            states: .init(orig: "FIN_WAIT_2", resp: "CLOSE_WAIT"), endpoint: .init(ip: "2001:db8::1", port: 443),
+            peer: .init(ip: "198.18.0.1", port: 40_000), since: "2026-12-03T14:00:00.000001Z", ageMs: 95_000.125,
+            alertFiring: true,
+            process: .init(pid: 42, comm: "we\"ird\\name\n\u{1}", unit: "x.service", kernelConfirmed: false))
+        var bare = row
+        bare.process = .init(pid: 7, comm: "nginx", unit: nil, kernelConfirmed: true)
+        var none = row
+        none.process = nil
+        let report = ConnectionsReport(time: "2026-12-03T14:01:35.000001Z", capturing: true, connections: [row, bare, none])
+        let ours = report.encoded()
+        #expect(ours.last == UInt8(ascii: "\n"))
+        #expect(ConnectionsReport.decode(ours) == report)
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let reference = try encoder.encode(report)
+        let parsedOurs = try JSONSerialization.jsonObject(with: Data(ours)) as? NSDictionary
+        let parsedReference = try JSONSerialization.jsonObject(with: reference) as? NSDictionary
+        #expect(parsedOurs == parsedReference)
     }
 }
