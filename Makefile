@@ -85,13 +85,15 @@ sanitize: deps-test
 	$(SWIFT) test --skip-build --scratch-path .build-asan --sanitize=address --no-parallel
 
 # Throughput against a bare libpcap read loop, peak RSS, bytes per open connection, then live
-# capture drops on a veth pair in a namespace of its own (root only). Not part of
+# capture drops, live CPU against offline and the drained live ceiling (--workers 1 and 2) on a
+# veth pair in a namespace of its own (root only). Not part of
 # `make test`: it takes minutes and its figures depend on the machine (docs/benchmark.md).
 # SCRATCH_PATH=... in the environment picks the SwiftPM scratch path (default .build).
 bench: deps-run
-	$(call apt_install,valgrind)
+	$(call apt_install,valgrind tcpreplay tcpdump iproute2)
 	Benchmarks/run.sh
 	Benchmarks/live.sh
+	Benchmarks/live-cpu.sh
 
 clean:
 	rm -rf .build

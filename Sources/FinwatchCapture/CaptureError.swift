@@ -22,6 +22,9 @@ package enum CaptureError: Error, Equatable, Sendable {
     case invalidFilter(filter: String, message: String)
     /// A live read failed after the capture started (the interface went away, a socket error).
     case readFailed(source: String, message: String)
+    /// The kernel refused to join a handle to the PACKET_FANOUT group (`--workers`); `group` is
+    /// the id asked for, nil when the kernel was to choose one.
+    case fanoutRefused(interface: String, group: UInt16?, reason: String)
     /// A system call around the capture failed (poll, setting non-blocking mode).
     case systemCall(name: String, errno: Int32)
 }

@@ -45,8 +45,8 @@ package final class PcapHandle: @unchecked Sendable {
         _ = pcap_set_buffer_size(created, options.bufferSize)
         _ = pcap_set_immediate_mode(created, options.immediateMode ? 1 : 0)
         _ = pcap_set_promisc(created, options.promiscuous ? 1 : 0)
-        // Headers only, no waiting for a full buffer: the 250 ms poll below is the tick.
-        _ = pcap_set_timeout(created, 250)
+        // TPACKET_V3's block retire timeout: a block that is not full is handed over after this.
+        _ = pcap_set_timeout(created, options.bufferTimeoutMilliseconds)
         let nanoseconds = pcap_set_tstamp_precision(created, Int32(PCAP_TSTAMP_PRECISION_NANO)) == 0
         if !nanoseconds { warnings.append("nanosecond timestamps not supported here; using microseconds") }
 
@@ -274,6 +274,38 @@ package final class PcapHandle: @unchecked Sendable {
     /// alone does not wake a poll() on our descriptor, and in non-blocking mode libpcap may not
     /// look at its own flag when no frame is waiting.
     package var isBreakRequested: Bool { stopRequested.load(ordering: .relaxed) }
+
+    // MARK: - Fanout
+
+    /// Joins this live handle to a `PACKET_FANOUT` group in hash mode with defragmentation: the
+    /// kernel's symmetric flow hash sends both directions of a connection (and the copies of one
+    /// segment seen on `any`) to the same member. `group` nil asks the kernel for an id no other
+    /// socket uses (PACKET_FANOUT_FLAG_UNIQUEID), so finwatch never silently shares another
+    /// program's group; the id is returned for the other handles to join. Must follow activation.
+    package func joinFanout(group: UInt16?) throws(CaptureError) -> UInt16 {
+        let descriptor = pcap_fileno(raw)
+        let mode = Fanout.hash | Fanout.flagDefrag
+        var value: UInt32 = if let group { UInt32(group) | mode << 16 } else { (mode | Fanout.flagUniqueID) << 16 }
+        if setsockopt(descriptor, Fanout.solPacket, Fanout.option, &value, socklen_t(MemoryLayout<UInt32>.size)) != 0 {
+            let reason = String(cString: strerror(errno))
+            throw .fanoutRefused(interface: source, group: group, reason: reason)
+        }
+        var joined: UInt32 = 0
+        var length = socklen_t(MemoryLayout<UInt32>.size)
+        guard getsockopt(descriptor, Fanout.solPacket, Fanout.option, &joined, &length) == 0 else {
+            throw .fanoutRefused(interface: source, group: group, reason: String(cString: strerror(errno)))
+        }
+        return UInt16(truncatingIfNeeded: joined)
+    }
+
+    /// linux/if_packet.h's fanout constants; Glibc's module does not carry them.
+    private enum Fanout {
+        static let solPacket: Int32 = 263
+        static let option: Int32 = 18
+        static let hash: UInt32 = 0
+        static let flagUniqueID: UInt32 = 0x2000
+        static let flagDefrag: UInt32 = 0x8000
+    }
 
     // MARK: - Statistics
 

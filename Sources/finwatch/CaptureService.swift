@@ -5,8 +5,9 @@ import Logging
 import ServiceLifecycle
 
 /// The live capture as a ServiceGroup service. The loop runs on its own thread (not the
-/// cooperative pool: it blocks in poll); graceful shutdown or cancellation calls `breakLoop()`,
-/// the one cross-thread call, and the loop then finishes every connection and writes `stop`.
+/// cooperative pool: it sleeps between housekeeping ticks, and the shards block in poll);
+/// graceful shutdown or cancellation calls `stop()`, the one cross-thread call, and the loop then
+/// finishes every connection and writes `stop`.
 struct CaptureService: Service, CustomStringConvertible {
     /// The loop it runs; the loop's handle is the one thing shutdown touches from here.
     let loop: LiveLoop
@@ -15,18 +16,17 @@ struct CaptureService: Service, CustomStringConvertible {
 
     func run() async throws {
         let loop = loop
-        let handle = loop.handle
         let notifier = loop.notifier
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
                 try await Self.runOnCaptureThread { () throws(FinwatchError) in try loop.run() }
             } onCancel: {
-                handle.breakLoop()
+                loop.stop()
             }
         } onGracefulShutdown: {
             // systemd shows "deactivating" from here, not a service that stopped answering.
             notifier.notify("STOPPING=1")
-            handle.breakLoop()
+            loop.stop()
         }
     }
 

@@ -13,8 +13,9 @@ import Synchronization
 /// At most `maximumBatchesInFlight` batches wait: past that the tracker waits too, so a reader
 /// that stops reading bounds memory here as well as in the writer's own 8 MiB cap. A batch is
 /// what one capture batch caused: up to 4,096 close records in a flood (about 1.6 MB), so four.
-/// Everything the capture thread asks of the output (counts, `readerGone`, reopen, close) goes
-/// through the same queue or the status the writer thread publishes after every batch.
+/// Everything other threads ask of the output (counts, `readerGone`, reopen, close) goes
+/// through the same queue or the status published after every batch. What is written, and how,
+/// is the `EventSink`'s business.
 final class EventStream: Sendable {
     static let maximumBatchesInFlight = 4
 
@@ -22,24 +23,26 @@ final class EventStream: Sendable {
     private let queue = DispatchQueue(label: "finwatch.output")
     private let slots = DispatchSemaphore(value: EventStream.maximumBatchesInFlight)
     /// Used on `queue` only; the Mutex is what lets the compiler check that (it is never contended).
-    private let writer: Mutex<JSONLinesWriter>
+    private let sink: Mutex<any EventSink>
     private let published: Mutex<Status>
+    /// Live only: names the process behind the stuck side of each firing alert, here on the
+    /// output's queue rather than the tracker's, so a slow /proc holds neither the table nor the
+    /// capture (only the output, within ProcessLookup's bounds). Offline there is none.
+    private let processLookup: ProcessLookup?
 
-    /// What the capture thread may read: the writer's counters as of the last batch written.
-    struct Status {
-        var eventsWritten: UInt64 = 0
-        var writeErrors: UInt64 = 0
-        var linesDropped: UInt64 = 0
-        var lastErrorText: String?
-        var pendingByteCount = 0
-        var readerGone = false
-    }
+    /// What other threads may read: the sink's counters as of the last batch written.
+    typealias Status = EventSinkStatus
 
     /// Opens `path` (see `JSONLinesWriter`); fails on the caller's thread, before anything runs.
-    init(path: String) throws(FinwatchError) {
-        self.path = path
-        writer = Mutex(try JSONLinesWriter(path: path))
+    convenience init(path: String, processLookup: ProcessLookup? = nil) throws(FinwatchError) {
+        self.init(sink: try JSONLinesWriter(path: path), processLookup: processLookup)
+    }
+
+    init(sink: sending any EventSink, processLookup: ProcessLookup? = nil) {
+        path = sink.destination
+        self.sink = Mutex(sink)
         published = Mutex(Status())
+        self.processLookup = processLookup
     }
 
     /// Queues `events` for writing, in order after everything queued before.
@@ -47,13 +50,43 @@ final class EventStream: Sendable {
         guard !events.isEmpty else { return }
         slots.wait()
         queue.async { [self] in
-            run { writer in for index in events.indices { writer.write(events[index]) } }
+            let events = named(events)
+            run { sink in for index in events.indices { sink.write(events[index]) } }
             slots.signal()
         }
     }
 
+    /// Queues the event `make` builds from the sink's counts at that point of the stream (a
+    /// `stats` event's `events_written` counts exactly the lines before it). Returns at once.
+    func submit(_ make: @escaping @Sendable (Status) -> Event) {
+        queue.async { [self] in
+            run { sink in sink.write(make(sink.status)) }
+        }
+    }
+
+    /// Firing alerts get their process: all of a batch's from one view of /proc, taken at most
+    /// about once a second (ProcessLookup's bounds), so an alert storm costs one walk.
+    private func named(_ events: [Event]) -> [Event] {
+        guard let processLookup else { return events }
+        var firing: [(index: Int, query: ProcessLookup.Query)] = []
+        for index in events.indices {
+            if case .alert(let alert) = events[index], alert.status == .firing {
+                firing.append((index, ProcessLookup.query(for: alert)))
+            }
+        }
+        guard !firing.isEmpty else { return events }
+        var events = events
+        let found = processLookup.processes(for: firing.map(\.query))
+        for (alertIndex, process) in zip(firing.map(\.index), found) {
+            guard case .alert(var alert) = events[alertIndex] else { continue }
+            alert.process = process
+            events[alertIndex] = .alert(alert)
+        }
+        return events
+    }
+
     /// Writes out what is buffered when a second has passed since the last flush.
-    func flushIfDue() { queue.async { [self] in run { $0.flushIfDue() } } }
+    func flushIfDue() { queue.async { [self] in run { $0.flush(force: false) } } }
 
     /// Returns once everything queued so far is encoded and handed to the writer (its counts are
     /// then exact: the `stop` event's `events_written` must be).
@@ -63,8 +96,8 @@ final class EventStream: Sendable {
     func reopen() throws(FinwatchError) {
         let failure: FinwatchError? = queue.sync {
             var failure: FinwatchError?
-            run { writer in
-                do throws(FinwatchError) { try writer.reopen() } catch { failure = error }
+            run { sink in
+                do throws(FinwatchError) { try sink.reopen() } catch { failure = error }
             }
             return failure
         }
@@ -77,13 +110,11 @@ final class EventStream: Sendable {
     var status: Status { published.withLock { $0 } }
     var readerGone: Bool { published.withLock { $0.readerGone } }
 
-    /// One step on the writer thread, then its counters republished for the capture thread.
-    private func run(_ body: (JSONLinesWriter) -> Void) {
-        let status = writer.withLock { writer in
-            body(writer)
-            return Status(eventsWritten: writer.eventsWritten, writeErrors: writer.writeErrors,
-                          linesDropped: writer.linesDropped, lastErrorText: writer.lastErrorText,
-                          pendingByteCount: writer.pendingByteCount, readerGone: writer.readerGone)
+    /// One step on the output's queue, then the sink's counters republished for other threads.
+    private func run(_ body: (any EventSink) -> Void) {
+        let status = sink.withLock { sink in
+            body(sink)
+            return sink.status
         }
         published.withLock { $0 = status }
     }

@@ -53,6 +53,10 @@ struct Finwatch: AsyncParsableCommand {
     @Flag(help: "Live: put the interface in promiscuous mode (needs CAP_NET_ADMIN too).")
     var promiscuous = false
 
+    @Option(help: ArgumentHelp("Live: capture-and-track shards in one PACKET_FANOUT group; auto = the cores finwatch may use (default 1).",
+                               valueName: "N|auto"))
+    var workers: String?
+
     /// The flags checked and converted. Every problem is a `FinwatchError.usage` naming the flag.
     func runOptions() throws(FinwatchError) -> RunOptions {
         if let read, let interface {
@@ -86,8 +90,13 @@ struct Finwatch: AsyncParsableCommand {
         } else if let listen {
             _ = try RunOptions.listenAddress(listen)   // still reject a malformed value
         }
-        return RunOptions(source: source, filter: filter, output: output, tracker: tracker,
-                          statsInterval: statsInterval, listen: listenAddress)
+        var options = RunOptions(source: source, filter: filter, output: output, tracker: tracker,
+                                 statsInterval: statsInterval, listen: listenAddress)
+        if let workers {
+            options.workers = try RunOptions.workers(workers, cores: Foundation.ProcessInfo.processInfo.activeProcessorCount,
+                                                     offline: read != nil)
+        }
+        return options
     }
 
     /// ArgumentParser runs this after parsing: usage errors surface before anything opens.

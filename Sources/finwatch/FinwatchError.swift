@@ -25,7 +25,7 @@ enum FinwatchError: Error, Equatable, Sendable {
             case .invalidFilter: .usage
             case .notACapture, .corruptCapture: .dataError
             case .fileNotFound, .fileUnreadable: .noInput
-            case .noSuchInterface, .interfaceDown, .activationFailed, .readFailed: .unavailable
+            case .noSuchInterface, .interfaceDown, .activationFailed, .readFailed, .fanoutRefused: .unavailable
             case .permissionDenied: .noPermission
             case .systemCall: .software
             }
@@ -66,6 +66,8 @@ enum FinwatchError: Error, Equatable, Sendable {
             "invalid --filter \"\(filter)\": libpcap says: \(message)"
         case .readFailed(let source, let message):
             "capture on \"\(source)\" failed: libpcap says: \(message)"
+        case .fanoutRefused(let name, let group, let reason):
+            "cannot split the capture on \"\(name)\" between --workers: the kernel refused PACKET_FANOUT group \(group.map { "\($0)" } ?? "(a new one)"): \(reason) (run with --workers 1)"
         case .systemCall(let name, let code):
             "internal error: \(name) failed: \(String(cString: strerror(code)))"
         }

@@ -1,7 +1,8 @@
 import FinwatchCore
 import Glibc
 
-/// Writes events as JSON lines to standard output ("-") or appends them to a file.
+/// Writes events as JSON lines to standard output ("-") or appends them to a file: the
+/// `EventSink` finwatch has. SIGHUP (reopen) is the run's business, not this type's.
 ///
 /// Buffered (64 KiB), flushed when full, at least every second (`flushIfDue`), after every alert,
 /// and at the end. Only whole lines enter the buffer, so a reader never sees half an event
@@ -40,8 +41,6 @@ final class JSONLinesWriter {
         descriptor = path == "-" ? STDOUT_FILENO : try Self.openForAppend(path)
         buffer.reserveCapacity(Self.bufferCapacity + 4096)
         lastFlush = MonotonicClock.nanoseconds()
-        // From now on SIGHUP means "reopen the output", never the default "terminate".
-        HangupSignal.install()
     }
 
     deinit { close() }

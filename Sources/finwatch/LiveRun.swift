@@ -1,3 +1,4 @@
+import Glibc
 import FinwatchCapture
 import FinwatchCore
 import Logging
@@ -18,9 +19,9 @@ struct LiveRun {
         if let listen = options.listen { try ListenProbe.check(listen) }
         // Opened here, before any service starts: a missing interface or missing permission
         // is one line and its status, not a half-started daemon.
-        let handle: PcapHandle
+        let handles: [PcapHandle]
         do {
-            handle = try options.source.open(filter: options.filter)
+            handles = try Self.open(options)
         } catch {
             throw .capture(error)
         }
@@ -42,7 +43,7 @@ struct LiveRun {
                                       processLookup: processLookup)
         }
         let capture = CaptureService(loop: LiveLoop(
-            handle: handle, options: options, metrics: metrics, state: state, logger: logger,
+            handles: handles, options: options, metrics: metrics, state: state, logger: logger,
             notifier: .fromEnvironment, processLookup: processLookup))
         // The capture ending (the reader of stdout went away) ends the whole daemon gracefully.
         services.append(.init(service: capture, successTerminationBehavior: .gracefullyShutdownGroup))
@@ -51,6 +52,8 @@ struct LiveRun {
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         configuration.maximumGracefulShutdownDuration = Self.shutdownGrace
         let group = ServiceGroup(configuration: configuration)
+        // SIGHUP reopens --output from here on (the loop acts on it), never "terminate".
+        HangupSignal.install()
         do {
             try await group.run()
         } catch let error as FinwatchError {
@@ -64,5 +67,25 @@ struct LiveRun {
             }
             throw .internalError("\(error)")
         }
+    }
+
+    /// The pinned fanout group id, for hosts where ids are handed out by hand; by default the
+    /// kernel gives one no other socket uses.
+    static let fanoutGroupVariable = "FINWATCH_FANOUT_GROUP"
+
+    /// One activated, filtered handle per worker; with more than one, all in one PACKET_FANOUT
+    /// group (hash with defragmentation), joined right after activation.
+    static func open(_ options: RunOptions) throws(CaptureError) -> [PcapHandle] {
+        let first = try options.source.open(filter: options.filter)
+        guard options.workers > 1 else { return [first] }
+        let pinned = getenv(fanoutGroupVariable).flatMap { UInt16(String(cString: $0)) }
+        let group = try first.joinFanout(group: pinned)
+        var handles = [first]
+        for _ in 1..<options.workers {
+            let handle = try options.source.open(filter: options.filter)
+            _ = try handle.joinFanout(group: group)
+            handles.append(handle)
+        }
+        return handles
     }
 }

@@ -13,9 +13,12 @@ struct MetricsEndpoint: Service {
     let port: Int
     let state: LiveState
     let registry: PrometheusCollectorRegistry
-    /// Names processes for rows the run loop has not named yet (lazily, per request).
-    let processLookup: ProcessLookup
+    /// Names processes for rows the run loop has not named yet (lazily, per request, bounded in time).
+    let naming: ProcessNaming
     let logger: Logger
+    /// The longest a request waits for process names: `/connections` and `status` answer in time
+    /// however slow /proc is, with the names found so far.
+    static let namingLimit: Duration = .milliseconds(80)
 
     init(host: String, port: Int, state: LiveState, registry: PrometheusCollectorRegistry,
          processLookup: ProcessLookup = ProcessLookup(), logger: Logger = Logger(label: "finwatch.http")) {
@@ -23,7 +26,7 @@ struct MetricsEndpoint: Service {
         self.port = port
         self.state = state
         self.registry = registry
-        self.processLookup = processLookup
+        naming = ProcessNaming(lookup: processLookup)
         self.logger = logger
     }
 
@@ -35,7 +38,7 @@ struct MetricsEndpoint: Service {
         router.get("metrics") { _, _ in self.metrics() }
         router.get("healthz") { _, _ in self.health() }
         router.get("connections") { request, _ in
-            self.connections(stateFilter: request.uri.queryParameters["state"].map(String.init))
+            await self.connections(stateFilter: request.uri.queryParameters["state"].map(String.init))
         }
         // Hummingbird logs every start and request at info; the operator's journal wants only
         // problems from it. Our own start line is the daemon's.
@@ -75,8 +78,9 @@ struct MetricsEndpoint: Service {
     }
 
     /// `GET /connections[?state=…]`: the stuck sides now, as `ConnectionsReport` JSON. Names
-    /// processes the run loop has not (bounded /proc reads, only for rows in the answer).
-    func connections(stateFilter: String?) -> Response {
+    /// processes the run loop has not (bounded /proc reads, only for rows in the answer, waited
+    /// for at most `namingLimit`).
+    func connections(stateFilter: String?) async -> Response {
         var wanted: EndpointState?
         if let stateFilter {
             guard let parsed = EndpointState(rawValue: stateFilter), AlertKind(watching: parsed) != nil else {
@@ -86,8 +90,12 @@ struct MetricsEndpoint: Service {
             }
             wanted = parsed
         }
-        let report = ConnectionsReport.make(from: state.current, now: HostClock.now(),
-                                            only: wanted, lookup: processLookup)
+        let published = state.current
+        let rows = ConnectionsReport.rows(of: published, only: wanted)
+        let unnamed = rows.filter { published.processes[LiveState.processKey(uid: $0.identity.uid, side: $0.side)] == nil }
+        var found = naming.names
+        found.merge(await naming.namesNow(for: unnamed, limit: Self.namingLimit)) { _, fresh in fresh }
+        let report = ConnectionsReport.make(from: published, now: HostClock.now(), only: wanted, names: found)
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: report.encoded())))
     }
@@ -181,21 +189,23 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
     var capturing: Bool
     var connections: [Row]
 
-    /// Rows from what the capture thread last published; processes it has not named are looked
-    /// up now (one batch), only for rows in the answer.
-    static func make(from published: LiveState.Published, now: Timestamp, only state: EndpointState?,
-                     lookup: ProcessLookup?) -> ConnectionsReport {
-        let rows = published.halfClosed
+    /// The published rows in `state` (all when nil), newest problem first.
+    static func rows(of published: LiveState.Published, only state: EndpointState?) -> [ConnectionSnapshot] {
+        published.halfClosed
             .filter { state == nil || $0.state == state }
             .sorted { ($0.since, $0.identity.uid, $0.side.rawValue) > ($1.since, $1.identity.uid, $1.side.rawValue) }
+    }
+
+    /// Rows from what the run loop last published, with its process names and `names` (found
+    /// for this request) for the rest.
+    static func make(from published: LiveState.Published, now: Timestamp, only state: EndpointState?,
+                     names: [String: FinwatchCore.ProcessInfo] = [:]) -> ConnectionsReport {
+        let selected = rows(of: published, only: state)
         var processes = published.processes
-        let unnamed = rows.filter { processes[LiveState.processKey(uid: $0.identity.uid, side: $0.side)] == nil }
-        if let lookup, !unnamed.isEmpty {
-            processes.merge(lookup.processes(for: unnamed)) { known, _ in known }
-        }
+        processes.merge(names) { known, _ in known }
         return ConnectionsReport(
             time: now.rfc3339, capturing: published.capturing,
-            connections: rows.map { snapshot in
+            connections: selected.map { snapshot in
                 let process = processes[LiveState.processKey(uid: snapshot.identity.uid, side: snapshot.side)]
                 return Row(
                     uid: snapshot.identity.uid, communityId: snapshot.identity.communityID,
@@ -213,14 +223,23 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
             })
     }
 
-    /// One line of JSON, keys in snake_case and sorted, so the output is stable.
+    /// One line of JSON, keys in snake_case and sorted, so the output is stable. Written by hand
+    /// rather than by JSONEncoder: thousands of stuck rows took JSONEncoder half a second, and
+    /// `/connections` must answer within 100 ms; `decode` reads it back.
     func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding plain strings, numbers and booleans cannot fail.
-        guard let data = try? encoder.encode(self) else { return Array("{}\n".utf8) }
-        return Array(data) + [UInt8(ascii: "\n")]
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + connections.count * 480)
+        out += Array(#"{"capturing":"#.utf8)
+        out += Array((capturing ? "true" : "false").utf8)
+        out += Array(#","connections":["#.utf8)
+        for (index, row) in connections.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            row.encode(into: &out)
+        }
+        out += Array(#"],"time":"#.utf8)
+        JSONText.string(time, into: &out)
+        out += Array("}\n".utf8)
+        return out
     }
 
     /// Reads what `encoded()` wrote; nil when the bytes are not such a report.
@@ -232,7 +251,83 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
     }
 }
 
+extension ConnectionsReport.Row {
+    /// The row's JSON object, keys sorted as JSONEncoder's `.sortedKeys` would; nil optionals omitted.
+    func encode(into out: inout [UInt8]) {
+        out += Array(#"{"age_ms":"#.utf8)
+        out += Array("\(ageMs)".utf8)
+        out += Array(#","alert_firing":"#.utf8)
+        out += Array((alertFiring ? "true" : "false").utf8)
+        out += Array(#","community_id":"#.utf8)
+        JSONText.string(communityId, into: &out)
+        out += Array(#","endpoint":"#.utf8)
+        endpoint.encode(into: &out)
+        out += Array(#","orig":"#.utf8)
+        orig.encode(into: &out)
+        out += Array(#","peer":"#.utf8)
+        peer.encode(into: &out)
+        if let process {
+            out += Array(#","process":{"comm":"#.utf8)
+            JSONText.string(process.comm, into: &out)
+            out += Array(#","kernel_confirmed":"#.utf8)
+            out += Array((process.kernelConfirmed ? "true" : "false").utf8)
+            out += Array(#","pid":"#.utf8)
+            out += Array("\(process.pid)".utf8)
+            if let unit = process.unit {
+                out += Array(#","unit":"#.utf8)
+                JSONText.string(unit, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out += Array(#","resp":"#.utf8)
+        resp.encode(into: &out)
+        out += Array(#","side":"#.utf8)
+        JSONText.string(side, into: &out)
+        out += Array(#","since":"#.utf8)
+        JSONText.string(since, into: &out)
+        out += Array(#","state":"#.utf8)
+        JSONText.string(state, into: &out)
+        out += Array(#","states":{"orig":"#.utf8)
+        JSONText.string(states.orig, into: &out)
+        out += Array(#","resp":"#.utf8)
+        JSONText.string(states.resp, into: &out)
+        out += Array(#"},"uid":"#.utf8)
+        JSONText.string(uid, into: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+}
+
+/// Strings as JSON (RFC 8259 §7): quoted, with quotes, backslashes and control characters escaped.
+enum JSONText {
+    static func string(_ text: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                out.append(UInt8(ascii: "\\"))
+                out.append(byte)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += Array("\\u00".utf8)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            default:
+                out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
 extension ConnectionsReport.Address {
+    func encode(into out: inout [UInt8]) {
+        out += Array(#"{"ip":"#.utf8)
+        JSONText.string(ip, into: &out)
+        out += Array(#","port":"#.utf8)
+        out += Array("\(port)".utf8)
+        out.append(UInt8(ascii: "}"))
+    }
+
     init(_ endpoint: Endpoint) { self.init(ip: endpoint.ip.description, port: Int(endpoint.port)) }
 
     /// "127.0.0.1:8080" or "[::1]:8080".

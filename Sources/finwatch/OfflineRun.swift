@@ -18,6 +18,8 @@ struct OfflineRun {
         } catch {
             throw .capture(error)
         }
+        // Counted and ignored: an offline run ends on its own, and SIGHUP must not end it half-way.
+        HangupSignal.install()
         let output = try EventStream(path: options.output)
         let pipeline = Pipeline(configuration: options.tracker, linkType: handle.linkType,
                                 linkTypeName: handle.linkTypeName, clock: .packet, output: output,

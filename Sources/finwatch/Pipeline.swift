@@ -35,11 +35,11 @@ final class Pipeline {
     var lastPacketTime: Timestamp? { decoder.lastPacketTime }
 
     init(configuration: TrackerConfiguration, linkType: LinkType?, linkTypeName: String, clock: Clock,
-         output: EventStream, metrics: FinwatchMetrics?, logger: Logger, processLookup: ProcessLookup? = nil) {
+         output: EventStream, metrics: FinwatchMetrics?, logger: Logger, shard: Shard = .only) {
         let pool = BatchPool()
         decoder = FrameDecoder(linkType: linkType, pool: pool)
         tracker = TrackerStage(configuration: configuration, clock: clock, output: output, metrics: metrics,
-                               processLookup: processLookup, pool: pool)
+                               shard: shard, pool: pool)
         self.output = output
         self.metrics = metrics
         if linkType == nil {
@@ -74,7 +74,7 @@ final class Pipeline {
         reported = (decoder.seen, decoder.decoded, decoder.malformed)
     }
 
-    // MARK: - Clock and lifecycle
+    // MARK: - Clock and lifecycle (from the capture thread, or after it ended)
 
     /// The start event: written at once, or stamped with the first frame's time (offline, so the
     /// same file always gives the same line) or the end of an empty input's.
@@ -95,39 +95,33 @@ final class Pipeline {
     /// libpcap dropped packets: connections tracked now may be missing segments.
     func noteCaptureDrops() { tracker.async { $0.table.noteCaptureDrops() } }
 
-    func halfClosedSnapshot() -> [ConnectionSnapshot] { tracker.sync { $0.table.halfClosedSnapshot() } }
+    /// Live: what the table holds now, handed to `deliver` on the tracker's queue after the
+    /// batches queued before it. Returns at once: the capture never waits for the table.
+    func report(_ deliver: @escaping @Sendable (TableReport) -> Void) {
+        let shard = tracker.shard
+        tracker.async { deliver(TableReport($0.table, shard: shard)) }
+    }
 
-    /// Live: endpoint gauges and evictions, once per tick.
-    func publishGauges() {
-        guard let metrics else { return }
-        let (endpoints, evictions) = tracker.sync { ($0.table.endpointCounts(), $0.table.evictions) }
-        metrics.endpoints(endpoints)
-        metrics.evictions(total: evictions)
+    /// The same, waited for (shutdown: the `stop` event's counts must be exact).
+    func reportNow() -> TableReport {
+        let shard = tracker.shard
+        return tracker.sync { TableReport($0.table, shard: shard) }
+    }
+
+    /// The decoder's counts so far (this thread's own).
+    var counters: PacketCounters {
+        PacketCounters(seen: decoder.seen, decoded: decoder.decoded, malformed: decoder.malformed, skipped: decoder.skipped)
     }
 
     /// The counters a `stats` or `stop` event carries. Waits for the tracker and the output to
     /// finish what is queued, so `events_written` and the table's counts are exact.
     func runStats(at time: Timestamp, capture: CaptureStatistics?, reason: String? = nil) -> RunStats {
-        var stats = tracker.sync { state in
-            var stats = RunStats(time: time)
-            stats.packetsDuplicate = state.table.duplicates
-            stats.connectionsTracked = state.table.count
-            stats.endpointsByState = state.table.endpointCounts()
-            stats.evictions = state.table.evictions
-            return stats
-        }
+        var stats = RunStats(time: time)
+        reportNow().add(to: &stats)
+        counters.add(to: &stats)
         output.waitUntilWritten()
-        let written = output.status
-        stats.packetsSeen = decoder.seen
-        stats.packetsDecoded = decoder.decoded
-        stats.packetsMalformed = decoder.malformed
-        stats.packetsSkipped = decoder.skipped
-        stats.eventsWritten = written.eventsWritten
-        stats.writeErrors = written.writeErrors
-        stats.linesDropped = written.linesDropped
-        stats.captureReceived = capture?.received
-        stats.dropsKernel = capture?.droppedByKernel
-        stats.dropsInterface = capture?.droppedByInterface
+        stats.setOutput(output.status)
+        stats.setCapture(capture)
         stats.reason = reason
         return stats
     }
@@ -136,5 +130,84 @@ final class Pipeline {
     /// Returns once the output has it, so closing the output next cannot lose it.
     func emit(_ event: Event) {
         tracker.sync { $0.events.append(event) }
+    }
+}
+
+/// One tracker's table as the housekeeping sees it: what `/connections`, the gauges and the
+/// `stats` event need, copied out on the tracker's queue.
+struct TableReport: Sendable {
+    var halfClosed: [ConnectionSnapshot] = []
+    var endpoints: [EndpointState: Int] = [:]
+    var tracked = 0
+    var duplicates: UInt64 = 0
+    var evictions: UInt64 = 0
+
+    init() {}
+
+    init(_ table: borrowing ConnectionTable, shard: Shard) {
+        halfClosed = table.halfClosedSnapshot()
+        if shard.count > 1 {
+            for index in halfClosed.indices {
+                halfClosed[index].identity.uidNumber = shard.uidNumber(halfClosed[index].identity.uidNumber)
+            }
+        }
+        endpoints = table.endpointCounts()
+        tracked = table.count
+        duplicates = table.duplicates
+        evictions = table.evictions
+    }
+
+    /// Every shard's together.
+    static func combined(_ reports: [TableReport]) -> TableReport {
+        var total = TableReport()
+        for report in reports {
+            total.halfClosed += report.halfClosed
+            total.endpoints.merge(report.endpoints, uniquingKeysWith: +)
+            total.tracked += report.tracked
+            total.duplicates += report.duplicates
+            total.evictions += report.evictions
+        }
+        return total
+    }
+
+    func add(to stats: inout RunStats) {
+        stats.packetsDuplicate += duplicates
+        stats.connectionsTracked += tracked
+        stats.endpointsByState.merge(endpoints, uniquingKeysWith: +)
+        stats.evictions += evictions
+    }
+}
+
+/// One decoder's packet counts.
+struct PacketCounters: Sendable, Equatable {
+    var seen: UInt64 = 0
+    var decoded: UInt64 = 0
+    var malformed: UInt64 = 0
+    var skipped: UInt64 = 0
+
+    static func + (left: PacketCounters, right: PacketCounters) -> PacketCounters {
+        PacketCounters(seen: left.seen + right.seen, decoded: left.decoded + right.decoded,
+                       malformed: left.malformed + right.malformed, skipped: left.skipped + right.skipped)
+    }
+
+    func add(to stats: inout RunStats) {
+        stats.packetsSeen += seen
+        stats.packetsDecoded += decoded
+        stats.packetsMalformed += malformed
+        stats.packetsSkipped += skipped
+    }
+}
+
+extension RunStats {
+    mutating func setOutput(_ status: EventSinkStatus) {
+        eventsWritten = status.eventsWritten
+        writeErrors = status.writeErrors
+        linesDropped = status.linesDropped
+    }
+
+    mutating func setCapture(_ capture: CaptureStatistics?) {
+        captureReceived = capture?.received
+        dropsKernel = capture?.droppedByKernel
+        dropsInterface = capture?.droppedByInterface
     }
 }

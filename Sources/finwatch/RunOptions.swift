@@ -24,6 +24,8 @@ struct RunOptions: Sendable, Equatable {
     var statsInterval: Int64
     /// nil with --no-listen (and offline, where there is nothing to serve).
     var listen: ListenAddress?
+    /// Live: capture-and-track shards in one PACKET_FANOUT group (--workers); 1 offline.
+    var workers = 1
 
     static let defaultListen = ListenAddress(host: "127.0.0.1", port: 9465)
 
@@ -44,6 +46,18 @@ struct RunOptions: Sendable, Equatable {
             throw .usage("\(flag) must be positive, got \"\(text)\"")
         }
         return nanoseconds
+    }
+
+    /// `--workers N|auto`: 1 to the cores this process may run on (`auto`: all of them); live only.
+    static func workers(_ text: String, cores: Int, offline: Bool) throws(FinwatchError) -> Int {
+        if offline { throw .usage("--workers applies to live capture, not --read (a file is read by one thread, deterministically)") }
+        if text == "auto" { return max(1, cores) }
+        guard let count = Int(text) else { throw .usage("--workers must be a number or auto, got \"\(text)\"") }
+        guard count >= 1 else { throw .usage("--workers must be at least 1, got \(count)") }
+        guard count <= cores else {
+            throw .usage("--workers \(count) is more than the \(cores) core\(cores == 1 ? "" : "s") finwatch may run on here (use auto, or at most \(cores))")
+        }
+        return count
     }
 
     /// `ADDR:PORT` with an IPv4 or bracketed IPv6 literal and a port 1-65535.

@@ -22,14 +22,13 @@ final class TrackerStage: Sendable {
     private let state: Mutex<TrackerState>
     private let output: EventStream
     private let metrics: FinwatchMetrics?
-    /// Live only: names the process behind the stuck side of each firing alert. Offline the
-    /// sockets in the file are not this host's now, so there is none.
-    private let processLookup: ProcessLookup?
+    /// Which of `--workers` shards this is: uids are renumbered so they stay unique in the run.
+    let shard: Shard
     /// Where applied batches go back to the capture thread.
     private let pool: BatchPool?
 
     init(configuration: TrackerConfiguration, clock: Pipeline.Clock, output: EventStream,
-         metrics: FinwatchMetrics?, processLookup: ProcessLookup?, pool: BatchPool? = nil) {
+         metrics: FinwatchMetrics?, shard: Shard = .only, pool: BatchPool? = nil) {
         // Live, the index's hash is keyed per run so nobody can aim a flood of 4-tuples at one
         // probe chain; offline a fixed key keeps output (uid order at end of input) reproducible.
         let table = clock == .host
@@ -38,7 +37,7 @@ final class TrackerStage: Sendable {
         state = Mutex(TrackerState(table: table, clock: clock))
         self.output = output
         self.metrics = metrics
-        self.processLookup = processLookup
+        self.shard = shard
         self.pool = pool
     }
 
@@ -97,29 +96,46 @@ final class TrackerStage: Sendable {
         }
     }
 
-    /// Metrics count the events, firing alerts get their process, then the output has them.
+    /// The shard's uids made the run's, metrics count the events, then the output has them
+    /// (where firing alerts get their process, off this queue).
     private func hand(_ events: inout [Event]) {
         guard !events.isEmpty else { return }
-        var firing: [(index: Int, query: ProcessLookup.Query)] = []
-        for index in events.indices {
-            metrics?.record(events[index])
-            if processLookup != nil, case .alert(let alert) = events[index], alert.status == .firing {
-                firing.append((index, ProcessLookup.query(for: alert)))
-            }
-        }
-        if let processLookup, !firing.isEmpty {
-            // All of a batch's alerts from one view of /proc, taken at most about once a second
-            // (ProcessLookup's bounds): a program leaking sockets fires hundreds a second, and
-            // looking each up on its own held this queue, and so the capture, for seconds.
-            let found = processLookup.processes(for: firing.map(\.query))
-            for (alertIndex, process) in zip(firing.map(\.index), found) {
-                guard case .alert(var alert) = events[alertIndex] else { continue }
-                alert.process = process
-                events[alertIndex] = .alert(alert)
-            }
-        }
+        if shard.count > 1 { for index in events.indices { events[index].renumber(shard) } }
+        for index in events.indices { metrics?.record(events[index]) }
         output.submit(events)
         events.removeAll(keepingCapacity: true)
+    }
+}
+
+/// One of `--workers` trackers. Each numbers its connections 1, 2, 3 …; shard `index` of `count`
+/// turns its n into (n - 1) × count + index + 1, so uids are unique in the run and one worker's
+/// run numbers them exactly as before.
+struct Shard: Sendable, Equatable {
+    var index: Int
+    var count: Int
+    static let only = Shard(index: 0, count: 1)
+
+    func uidNumber(_ local: UInt64) -> UInt64 {
+        count == 1 ? local : (local &- 1) &* UInt64(count) &+ UInt64(index) &+ 1
+    }
+}
+
+extension Event {
+    /// The connection events' uids, from their shard's numbering to the run's.
+    mutating func renumber(_ shard: Shard) {
+        switch self {
+        case .close(var record):
+            record.identity.uidNumber = shard.uidNumber(record.identity.uidNumber)
+            self = .close(record)
+        case .alert(var alert):
+            alert.identity.uidNumber = shard.uidNumber(alert.identity.uidNumber)
+            self = .alert(alert)
+        case .anomaly(var anomaly):
+            anomaly.identity.uidNumber = shard.uidNumber(anomaly.identity.uidNumber)
+            self = .anomaly(anomaly)
+        case .start, .stats, .stop:
+            break
+        }
     }
 }
 

@@ -74,6 +74,25 @@ import Testing
         try expectFailure(["--read", "x.pcap", "--interface", "lo"], status: 64, mentioning: "cannot be used together")
     }
 
+    @Test func workersZero_64() throws {
+        try expectFailure(["--workers", "0", "--no-listen"], status: 64, mentioning: "--workers must be at least 1, got 0")
+    }
+
+    @Test func workersAboveTheCores_64() throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        try expectFailure(["--workers", "\(cores + 1)", "--no-listen"], status: 64,
+                          mentioning: "--workers \(cores + 1) is more than the \(cores) core")
+    }
+
+    @Test func workersWithRead_64() throws {
+        try expectFailure(["--read", "x.pcap", "--workers", "2"], status: 64, mentioning: "--workers applies to live capture, not --read")
+        try expectFailure(["--read", "x.pcap", "--workers", "auto"], status: 64, mentioning: "not --read")
+    }
+
+    @Test func workersNotANumber_64() throws {
+        try expectFailure(["--workers", "many", "--no-listen"], status: 64, mentioning: "--workers must be a number or auto")
+    }
+
     @Test func badDuration_64() throws {
         try expectFailure(["--read", "x.pcap", "--close-wait-threshold", "0s"], status: 64,
                           mentioning: "--close-wait-threshold must be positive, got \"0s\"")

@@ -47,6 +47,13 @@ struct FinwatchProcess {
     /// Starts finwatch with `arguments`; output goes to temporary files (no pipe can fill up).
     init(_ arguments: [String]) throws {
         guard let binary = Self.binary else { throw Failure(description: "finwatch binary not found next to the test bundle") }
+        try self.init(executable: binary.path, arguments)
+    }
+
+    /// Starts `executable` (finwatch behind a wrapper such as `ip netns exec`, which execs it: the
+    /// process is then finwatch itself, signals and all).
+    init(executable: String, _ arguments: [String]) throws {
+        let binary = URL(fileURLWithPath: executable)
         let base = NSTemporaryDirectory() + "finwatch-test-\(UUID().uuidString)"
         stdoutURL = URL(fileURLWithPath: base + ".out")
         stderrURL = URL(fileURLWithPath: base + ".err")

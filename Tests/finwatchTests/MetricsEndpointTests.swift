@@ -13,11 +13,13 @@ import Testing
 /// daemon runs it; `body` talks to it over real HTTP, then the group shuts down gracefully.
 func withRunningEndpoint(
     state: LiveState = LiveState(), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    processLookup: ProcessLookup = ProcessLookup(),
     _ body: (_ address: String, _ endpoint: MetricsEndpoint) async throws -> Void
 ) async throws {
     let port = try freeLoopbackPort()
     let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-    let endpoint = MetricsEndpoint(host: "127.0.0.1", port: Int(port), state: state, registry: registry, logger: quiet)
+    let endpoint = MetricsEndpoint(host: "127.0.0.1", port: Int(port), state: state, registry: registry,
+                                   processLookup: processLookup, logger: quiet)
     let group = ServiceGroup(configuration: .init(services: [endpoint], logger: quiet))
     let address = "127.0.0.1:\(port)"
     try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -22,7 +22,18 @@ import Testing
         guard case .live(let live) = options.source else { Issue.record("not live"); return }
         #expect(live.snapshotLength == 256)
         #expect(live.promiscuous == false)
-        #expect(live.immediateMode)
+        // Block delivery (TPACKET_V3): a wakeup per block, a block held back at most 100 ms.
+        #expect(!live.immediateMode)
+        #expect(live.bufferTimeoutMilliseconds == 100)
+        #expect(options.workers == 1)
+    }
+
+    @Test func workers_countOrAuto_liveOnly() throws {
+        #expect(try options(["--workers", "1"]).workers == 1)
+        #expect(try RunOptions.workers("auto", cores: 6, offline: false) == 6)
+        #expect(try RunOptions.workers("4", cores: 6, offline: false) == 4)
+        #expect(throws: FinwatchError.self) { try RunOptions.workers("7", cores: 6, offline: false) }
+        #expect(throws: FinwatchError.self) { try RunOptions.workers("1", cores: 6, offline: true) }
     }
 
     @Test func everyFlag_isApplied() throws {
