@@ -112,16 +112,13 @@ package struct ConnectionTable: ~Copyable {
             }
             return
         }
-        if segment.flags.contains(.syn) && !segment.flags.contains(.ack) {
-            let phase = slots[s].phase
-            if (phase == .open || phase == .closing)
-                && !(slots[s].orig.sentSYN && slots[s].orig.nextSequence == segment.sequence + 1) {
-                // A new SYN on a 4-tuple we still track as open: the old connection ended unseen
-                // (its host rebooted, or its last segments were lost). Write it as it stands.
-                end(slot: s, at: segment.timestamp, reason: "reused", into: &events)
-                startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
-                return
-            }
+        if segment.flags.contains(.syn) && !segment.flags.contains(.ack)
+            && slots[s].startsNewConnection(segment, from: slots[s].side(senderIsA: senderIsA), teardowns: teardowns) {
+            // The old connection ended unseen (its host rebooted, or its last segments were
+            // lost): written as it stands, before the SYN touches it.
+            end(slot: s, at: segment.timestamp, reason: "reused", into: &events)
+            startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
+            return
         }
         let window = configuration.duplicateWindow
         let receipt = slots[s].receive(segment, senderIsA: senderIsA, duplicateWindow: window,
