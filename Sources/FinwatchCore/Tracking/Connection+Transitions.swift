@@ -134,7 +134,7 @@ extension Connection {
         // MARK: SYN — a new connection on the 4-tuple (`.reusesTuple`) is the table's to act on,
         // before this record is touched (`startsNewConnection`).
         if flags.contains(.syn) {
-            let transition = ask(flags.contains(.ack) ? .synAck : .syn, from: side, teardowns: teardowns)
+            let transition = ask(flags.contains(.ack) ? .synAck : .syn, from: side)
             endpoints[side.index].windowScale = segment.windowScale ?? 0
             endpoints[side.index].nextSequence = segment.sequence + 1
             endpoints[side.index].hasSequence = true
@@ -156,14 +156,17 @@ extension Connection {
         if flags.contains(.ack) {
             let ack = segment.acknowledgment
             noteAcknowledgment(ack, from: side)
-            if !flags.contains(.syn) {
-                apply(ask(.ack, from: side, teardowns: teardowns), from: side, at: time, teardowns: &teardowns)
+            // The machine's ACK rows change a record's state only while it opens (the handshake's
+            // third segment); for every other state the answer is `.none`, not asked per segment.
+            if !flags.contains(.syn) && phase == .opening {
+                apply(ask(.ack, from: side), from: side, at: time, teardowns: &teardowns)
             }
             if endpoints[peer.index].sentFIN && !endpoints[peer.index].finAcknowledged
                 && !(ack < endpoints[peer.index].finSequence + 1) {
                 endpoints[peer.index].finAcknowledged = true
                 if teardownNumber != 0 { teardowns[teardownNumber].finAckedTime[peer.index] = time }
-                let transition = ask(.ackOfPeerFIN, from: side, teardowns: teardowns)
+                let crossed = teardownNumber != 0 && teardowns[teardownNumber].crossed
+                let transition = ask(.ackOfPeerFIN, from: side, with: crossed ? .finsCrossed : [])
                 apply(transition, from: side, at: time, teardowns: &teardowns)
                 if let close = transition.close { outcome = .closed(close) }
             }
@@ -195,36 +198,39 @@ extension Connection {
 
     /// Whether a SYN on this tracked 4-tuple starts a new connection: the machine's answer,
     /// asked before the record is touched.
-    func startsNewConnection(_ segment: TCPSegment, from side: Side, teardowns: borrowing TeardownStore) -> Bool {
-        var facts = self.facts(from: side, teardowns: teardowns)
+    func startsNewConnection(_ segment: TCPSegment, from side: Side) -> Bool {
+        var facts = self.facts(from: side)
         if orig.sentSYN && orig.nextSequence == segment.sequence + 1 { facts.insert(.repeatsOpeningSYN) }
         return TeardownMachine.transition(sender: endpoints[side.index].state, peer: endpoints[side.peer.index].state,
                                           kind: .syn, facts: facts).effects.contains(.reusesTuple)
     }
 
-    /// The facts about this connection the machine may need, from `side`'s point of view.
-    private func facts(from side: Side, teardowns: borrowing TeardownStore) -> SegmentFacts {
+    /// The facts about this connection the machine may need, from `side`'s point of view (but
+    /// `.finsCrossed`, which lives in the teardown: passed where it matters).
+    @inline(__always)
+    private func facts(from side: Side) -> SegmentFacts {
         var facts: SegmentFacts = []
         if phase == .opening { facts.insert(.opening) }
         if side == .orig { facts.insert(.fromOpener) }
         if sawSYNACK { facts.insert(.synAckSeen) }
         if orig.sentFIN || resp.sentFIN { facts.insert(.finSeen) }
         if endpoints[side.index].finAcknowledged { facts.insert(.ownFINAcknowledged) }
-        if teardownNumber != 0 && teardowns[teardownNumber].crossed { facts.insert(.finsCrossed) }
         return facts
     }
 
     /// The machine's transition for a segment of `kind` from `side`, with the connection's facts.
-    private func ask(_ kind: SegmentKind, from side: Side, with extra: SegmentFacts = [],
-                     teardowns: borrowing TeardownStore) -> Transition {
+    @inline(__always)
+    private func ask(_ kind: SegmentKind, from side: Side, with extra: SegmentFacts = []) -> Transition {
         TeardownMachine.transition(sender: endpoints[side.index].state, peer: endpoints[side.peer.index].state,
-                                   kind: kind, facts: facts(from: side, teardowns: teardowns).union(extra))
+                                   kind: kind, facts: facts(from: side).union(extra))
     }
 
     /// Writes what the machine decided: the teardown begun, the phase, each new state a plain
     /// stamp (with the time it was entered, once a teardown holds times).
+    @inline(__always)
     private mutating func apply(_ transition: Transition, from side: Side, at time: Timestamp,
                                 teardowns: inout TeardownStore) {
+        if transition.sender == nil && transition.peer == nil && transition.effects.isEmpty { return }   // most answers
         if transition.effects.contains(.beginsTeardown) { beginTeardown(at: time, teardowns: &teardowns) }
         if transition.effects.contains(.establishes) { phase = .open }
         if transition.effects.contains(.crossesFINs) { teardowns[teardownNumber].crossed = true }
@@ -233,6 +239,7 @@ extension Connection {
     }
 
     /// Writes `side`'s state, and when it was entered once the teardown keeps such times.
+    @inline(__always)
     private mutating func stamp(_ state: EndpointState, for side: Side, at time: Timestamp,
                                 teardowns: inout TeardownStore) {
         endpoints[side.index].state = state
@@ -269,7 +276,7 @@ extension Connection {
         if endpoints[side.index].sentFIN {
             // A FIN at another sequence number is data after FIN, flagged with the data.
             guard finSequence == endpoints[side.index].finSequence else { return }
-            if ask(.finAgain, from: side, teardowns: teardowns).effects.contains(.finRetransmitted) {
+            if ask(.finAgain, from: side).effects.contains(.finRetransmitted) {
                 noteFINRetransmit(from: side, at: time, teardowns: &teardowns, into: &events)
             }
             return
@@ -279,7 +286,7 @@ extension Connection {
             endpoints[peer.index].sentFIN && !($0 < endpoints[peer.index].finSequence + 1)
         } ?? false
         let crosses = endpoints[peer.index].sentFIN && !acknowledgesPeerFIN && !endpoints[peer.index].finAcknowledged
-        apply(ask(.fin, from: side, with: crosses ? .crossesPeerFIN : [], teardowns: teardowns),
+        apply(ask(.fin, from: side, with: crosses ? .crossesPeerFIN : []),
               from: side, at: time, teardowns: &teardowns)
         let number = teardownNumber
         if teardowns[number].steps.isEmpty {
@@ -327,7 +334,7 @@ extension Connection {
             let offset = segment.sequence.distance(from: endpoints[peer.index].lastAck)
             inWindow = offset >= 0 && UInt32(offset) < max(endpoints[peer.index].scaledWindow, 1)
         }
-        let transition = ask(.rst, from: side, with: inWindow ? .inWindow : [], teardowns: teardowns)
+        let transition = ask(.rst, from: side, with: inWindow ? .inWindow : [])
         if transition.effects.contains(.resetOutOfWindow) {
             anomalies.insert(.resetOutOfWindow)
             events.append(.anomaly(AnomalyEvent(

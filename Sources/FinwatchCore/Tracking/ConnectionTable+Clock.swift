@@ -117,10 +117,10 @@ extension ConnectionTable {
     }
 
     /// Alert timer entries waiting, stale ones included.
-    package var alertTimerEntries: Int { timers.count(.closeWait, .finWait2, .lastAck) }
+    package var alertTimerEntries: Int { timers.count(.closeWait) + timers.count(.finWait2) + timers.count(.lastAck) }
 
     /// Idle timer entries waiting, stale ones included.
-    package var idleTimerEntries: Int { timers.count(.opening, .open, .closing) }
+    package var idleTimerEntries: Int { timers.count(.opening) + timers.count(.open) + timers.count(.closing) }
 
     /// Stale entries tolerated beyond the records' own before a queue is swept.
     static let timerCompactionSlack = 4096

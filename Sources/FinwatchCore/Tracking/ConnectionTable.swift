@@ -86,7 +86,7 @@ package struct ConnectionTable: ~Copyable {
             return
         }
         if segment.flags.contains(.syn) && !segment.flags.contains(.ack)
-            && slots[s].startsNewConnection(segment, from: slots[s].side(senderIsA: senderIsA), teardowns: teardowns) {
+            && slots[s].startsNewConnection(segment, from: slots[s].side(senderIsA: senderIsA)) {
             // The old connection ended unseen (its host rebooted, or its last segments were
             // lost): written as it stands, before the SYN touches it.
             end(slot: s, at: segment.timestamp, reason: "reused", into: &events)

@@ -46,8 +46,9 @@ struct Timers {
         return queues[kind.rawValue].count
     }
 
-    /// Entries waiting in `kinds`, stale ones included.
-    func count(_ kinds: TimerKind...) -> Int { kinds.reduce(0) { $0 + queues[$1.rawValue].count } }
+    /// Entries waiting in `kind`'s queue, stale ones included.
+    @inline(__always)
+    func count(_ kind: TimerKind) -> Int { queues[kind.rawValue].count }
 
     /// Drops the entries of `kind` that `isCurrent` rejects.
     mutating func compact(_ kind: TimerKind, keeping isCurrent: (TimerQueue.Entry) -> Bool) {

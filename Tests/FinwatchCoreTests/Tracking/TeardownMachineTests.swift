@@ -38,7 +38,7 @@ struct Chain: ~Copyable {
     /// Whether a SYN from `side` would start a new connection on this 4-tuple.
     func startsNew(_ side: Side, seq: UInt32) -> Bool {
         connection.startsNewConnection(Chain.segment(side, .syn, seq: seq, ack: 0, payload: 0, at: 500),
-                                       from: side, teardowns: teardowns)
+                                       from: side)
     }
 
     var states: [EndpointState] { [connection.orig.state, connection.resp.state] }
