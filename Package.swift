@@ -28,6 +28,8 @@ let package = Package(
         .target(name: "CPcap", linkerSettings: [.linkedLibrary("pcap")]),
         // Pure Swift: bytes and timestamps in, values out. No I/O, no clock, no Foundation.
         .target(name: "FinwatchCore", swiftSettings: strict, linkerSettings: [.linkedLibrary("m")]),
+        // What the host says about its sockets (sock_diag, /proc), parsed; the executable does the I/O.
+        .target(name: "FinwatchHost", dependencies: ["FinwatchCore"], swiftSettings: strict),
         // The only libpcap caller.
         .target(
             name: "FinwatchCapture",
@@ -37,7 +39,7 @@ let package = Package(
         .executableTarget(
             name: "finwatch",
             dependencies: [
-                "FinwatchCore", "FinwatchCapture", logging,
+                "FinwatchCore", "FinwatchCapture", "FinwatchHost", logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -60,6 +62,7 @@ let package = Package(
         .target(name: "FinwatchFuzzing", dependencies: ["FinwatchCore"], swiftSettings: edge),
         .testTarget(name: "FinwatchFuzzingTests", dependencies: ["FinwatchFuzzing", "FinwatchCore"], swiftSettings: edge),
         .testTarget(name: "FinwatchCoreTests", dependencies: ["FinwatchCore", "FinwatchFixtures"], swiftSettings: edge),
+        .testTarget(name: "FinwatchHostTests", dependencies: ["FinwatchHost", "FinwatchCore"], swiftSettings: edge),
         .testTarget(
             name: "FinwatchCaptureTests",
             dependencies: ["FinwatchCapture", "FinwatchCore", "FinwatchFixtures"],
@@ -68,7 +71,7 @@ let package = Package(
         .testTarget(
             name: "finwatchTests",
             dependencies: [
-                "finwatch", "FinwatchCore", "FinwatchCapture", "FinwatchFixtures",
+                "finwatch", "FinwatchCore", "FinwatchCapture", "FinwatchHost", "FinwatchFixtures",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

@@ -1,4 +1,5 @@
 import FinwatchCore
+import FinwatchHost
 import Foundation
 import Synchronization
 

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import FinwatchCore
+import FinwatchHost
 import Logging
 import Synchronization
 

@@ -3,6 +3,7 @@ import Glibc
 #endif
 @testable import finwatch
 import FinwatchCore
+import FinwatchHost
 import Logging
 import Synchronization
 import Testing

@@ -114,7 +114,7 @@ package struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
             var shift = 12
             while shift > 0 && (group >> UInt16(shift)) & 0xf == 0 { shift -= 4 }
             while shift >= 0 {
-                out.append(JSONDigits.hex(UInt8(truncatingIfNeeded: group >> UInt16(shift)) & 0xf))
+                out.append(ASCIIDigits.hex(UInt8(truncatingIfNeeded: group >> UInt16(shift)) & 0xf))
                 shift -= 4
             }
             needsColon = true
@@ -128,11 +128,11 @@ package struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
         if octet >= 100 {
             let hundreds = octet / 100, rest = octet - hundreds * 100
             out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: hundreds))
-            out.append(JSONDigits.tens(rest))
-            out.append(JSONDigits.ones(rest))
+            out.append(ASCIIDigits.tens(rest))
+            out.append(ASCIIDigits.ones(rest))
         } else if octet >= 10 {
-            out.append(JSONDigits.tens(octet))
-            out.append(JSONDigits.ones(octet))
+            out.append(ASCIIDigits.tens(octet))
+            out.append(ASCIIDigits.ones(octet))
         } else {
             out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: octet))
         }

@@ -68,8 +68,8 @@ extension OutputSpan where Element == UInt8 {
             case UInt8(ascii: "\t"): raw("\\t")
             case 0..<0x20:
                 raw("\\u00")
-                append(JSONDigits.hex(byte >> 4))
-                append(JSONDigits.hex(byte & 0xf))
+                append(ASCIIDigits.hex(byte >> 4))
+                append(ASCIIDigits.hex(byte & 0xf))
             default: append(byte)
             }
         }
@@ -94,8 +94,8 @@ extension OutputSpan where Element == UInt8 {
             return
         }
         if value < 100 {   // counts and small durations: most numbers of an event
-            append(JSONDigits.tens(Int(value)))
-            append(JSONDigits.ones(Int(value)))
+            append(ASCIIDigits.tens(Int(value)))
+            append(ASCIIDigits.ones(Int(value)))
             return
         }
         var width = 2
@@ -114,12 +114,12 @@ extension OutputSpan where Element == UInt8 {
                 let pair = Int(rest % 100)
                 rest /= 100
                 position -= 2
-                unsafe (start + position).initialize(to: JSONDigits.tens(pair))
-                unsafe (start + position + 1).initialize(to: JSONDigits.ones(pair))
+                unsafe (start + position).initialize(to: ASCIIDigits.tens(pair))
+                unsafe (start + position + 1).initialize(to: ASCIIDigits.ones(pair))
             }
             if rest >= 10 {
-                unsafe (start + position - 2).initialize(to: JSONDigits.tens(Int(rest)))
-                unsafe (start + position - 1).initialize(to: JSONDigits.ones(Int(rest)))
+                unsafe (start + position - 2).initialize(to: ASCIIDigits.tens(Int(rest)))
+                unsafe (start + position - 1).initialize(to: ASCIIDigits.ones(Int(rest)))
             } else {
                 unsafe (start + position - 1).initialize(to: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest))
             }
@@ -153,8 +153,8 @@ extension OutputSpan where Element == UInt8 {
         let hundreds = fraction / 100, rest = fraction % 100
         append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: hundreds))
         guard rest != 0 else { return }
-        append(JSONDigits.tens(rest))
-        if rest % 10 != 0 { append(JSONDigits.ones(rest)) }
+        append(ASCIIDigits.tens(rest))
+        if rest % 10 != 0 { append(ASCIIDigits.ones(rest)) }
     }
 
     /// `milliseconds`, or `null`.
@@ -213,8 +213,8 @@ extension OutputSpan where Element == UInt8 {
     /// 0–99 as two digits.
     @inline(__always)
     private mutating func twoDigits(_ value: Int) {
-        append(JSONDigits.tens(value))
-        append(JSONDigits.ones(value))
+        append(ASCIIDigits.tens(value))
+        append(ASCIIDigits.ones(value))
     }
 
     /// An address in quotes, its text written straight into the line (at most 41 bytes).
@@ -223,22 +223,6 @@ extension OutputSpan where Element == UInt8 {
         ip.appendText(to: &self)
         append(UInt8(ascii: "\""))
     }
-}
-
-/// Digit lookups for the encoder: a pair of decimal digits from one division by 100 instead of
-/// two by 10, and hex nibbles.
-enum JSONDigits {
-    /// The tens digit of 0–99.
-    @inline(__always)
-    static func tens(_ value: Int) -> UInt8 { UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value / 10) }
-
-    /// The ones digit of 0–99.
-    @inline(__always)
-    static func ones(_ value: Int) -> UInt8 { UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10) }
-
-    /// A lower-case hex digit for 0–15.
-    @inline(__always)
-    static func hex(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ nibble &- 10 }
 }
 
 extension Timestamp {

@@ -115,8 +115,9 @@ extension Connection {
         return UInt32(truncatingIfNeeded: mixed ^ mixed >> 32)
     }
 
-    /// Applies one segment sent by `side`. Events that belong to this connection alone
-    /// (anomalies) are appended to `events`; the table handles what needs the clock or the table.
+    /// Applies one segment sent by `side`: each of its controls through `TeardownMachine`, whose
+    /// decisions are written here. Events that belong to this connection alone (anomalies) are
+    /// appended to `events`; the table handles what needs the clock or the table.
     mutating func observe(_ segment: TCPSegment, from side: Side, at time: Timestamp,
                           teardowns: inout TeardownStore, into events: inout [Event]) -> SegmentOutcome {
         let flags = segment.flags
@@ -130,34 +131,44 @@ extension Connection {
             teardowns[teardownNumber].append(SequenceStep(from: side, flags: flags, offset: time.nanoseconds(since: start)))
         }
 
-        // MARK: Handshake
+        // MARK: SYN — a new connection on the 4-tuple (`.reusesTuple`) is the table's to act on,
+        // before this record is touched (`startsNewConnection`).
         if flags.contains(.syn) {
+            let transition = ask(flags.contains(.ack) ? .synAck : .syn, from: side)
             endpoints[side.index].windowScale = segment.windowScale ?? 0
             endpoints[side.index].nextSequence = segment.sequence + 1
             endpoints[side.index].hasSequence = true
-            if flags.contains(.ack) {
-                sawSYNACK = true
-                if phase == .opening { endpoints[side.index].state = .synReceived }
-            } else {
-                endpoints[side.index].sentSYN = true
-            }
+            if flags.contains(.ack) { sawSYNACK = true } else { endpoints[side.index].sentSYN = true }
+            apply(transition, from: side, at: time, teardowns: &teardowns)
         }
 
-        // MARK: Reset
+        // MARK: RST
         if flags.contains(.rst) { return observeReset(segment, from: side, at: time, teardowns: &teardowns, into: &events) }
 
-        // MARK: Acknowledgment — before the FIN, so a FIN+ACK first acknowledges the peer's FIN.
+        // MARK: A FIN the capture missed, sent before this segment
+        if provesUnseenFIN(segment, from: side) {
+            observeFIN(at: segment.sequence + UInt32.max, acknowledgment: nil, seen: false, flags: flags,
+                       from: side, at: time, teardowns: &teardowns, into: &events)
+        }
+
+        // MARK: ACK — before the FIN, so a FIN+ACK first acknowledges the peer's FIN.
+        var outcome = SegmentOutcome.tracked
         if flags.contains(.ack) {
             let ack = segment.acknowledgment
             noteAcknowledgment(ack, from: side)
-            if phase == .opening && side == .orig && sawSYNACK && !flags.contains(.syn) {
-                // The third segment of the handshake: both sides are ESTABLISHED.
-                endpoints[0].state = .established
-                endpoints[1].state = .established
-                phase = .open
+            // The machine's ACK rows change a record's state only while it opens (the handshake's
+            // third segment); for every other state the answer is `.none`, not asked per segment.
+            if !flags.contains(.syn) && phase == .opening {
+                apply(ask(.ack, from: side), from: side, at: time, teardowns: &teardowns)
             }
-            if endpoints[peer.index].sentFIN && !endpoints[peer.index].finAcknowledged && !(ack < endpoints[peer.index].finSequence + 1) {
-                finAcknowledged(of: peer, at: time, teardowns: &teardowns)
+            if endpoints[peer.index].sentFIN && !endpoints[peer.index].finAcknowledged
+                && !(ack < endpoints[peer.index].finSequence + 1) {
+                endpoints[peer.index].finAcknowledged = true
+                if teardownNumber != 0 { teardowns[teardownNumber].finAckedTime[peer.index] = time }
+                let crossed = teardownNumber != 0 && teardowns[teardownNumber].crossed
+                let transition = ask(.ackOfPeerFIN, from: side, with: crossed ? .finsCrossed : [])
+                apply(transition, from: side, at: time, teardowns: &teardowns)
+                if let close = transition.close { outcome = .closed(close) }
             }
         }
         endpoints[side.index].window = segment.window
@@ -178,19 +189,61 @@ extension Connection {
 
         // MARK: FIN
         if flags.contains(.fin) {
-            observeFIN(segment, from: side, at: time, teardowns: &teardowns, into: &events)
+            observeFIN(at: segment.sequence + segment.payloadLength,
+                       acknowledgment: flags.contains(.ack) ? segment.acknowledgment : nil, seen: true, flags: flags,
+                       from: side, at: time, teardowns: &teardowns, into: &events)
         }
-
-        if orig.sentFIN && resp.sentFIN && orig.finAcknowledged && resp.finAcknowledged {
-            return .closed(teardownNumber != 0 && teardowns[teardownNumber].crossed ? .simultaneous : .normal)
-        }
-        return .tracked
+        return outcome
     }
 
-    /// The only writer of an endpoint's state after the handshake: stamps when it was entered.
-    mutating func enter(_ state: EndpointState, for side: Side, at time: Timestamp, teardowns: inout TeardownStore) {
+    /// Whether a SYN on this tracked 4-tuple starts a new connection: the machine's answer,
+    /// asked before the record is touched.
+    func startsNewConnection(_ segment: TCPSegment, from side: Side) -> Bool {
+        var facts = self.facts(from: side)
+        if orig.sentSYN && orig.nextSequence == segment.sequence + 1 { facts.insert(.repeatsOpeningSYN) }
+        return TeardownMachine.transition(sender: endpoints[side.index].state, peer: endpoints[side.peer.index].state,
+                                          kind: .syn, facts: facts).effects.contains(.reusesTuple)
+    }
+
+    /// The facts about this connection the machine may need, from `side`'s point of view (but
+    /// `.finsCrossed`, which lives in the teardown: passed where it matters).
+    @inline(__always)
+    private func facts(from side: Side) -> SegmentFacts {
+        var facts: SegmentFacts = []
+        if phase == .opening { facts.insert(.opening) }
+        if side == .orig { facts.insert(.fromOpener) }
+        if sawSYNACK { facts.insert(.synAckSeen) }
+        if orig.sentFIN || resp.sentFIN { facts.insert(.finSeen) }
+        if endpoints[side.index].finAcknowledged { facts.insert(.ownFINAcknowledged) }
+        return facts
+    }
+
+    /// The machine's transition for a segment of `kind` from `side`, with the connection's facts.
+    @inline(__always)
+    private func ask(_ kind: SegmentKind, from side: Side, with extra: SegmentFacts = []) -> Transition {
+        TeardownMachine.transition(sender: endpoints[side.index].state, peer: endpoints[side.peer.index].state,
+                                   kind: kind, facts: facts(from: side).union(extra))
+    }
+
+    /// Writes what the machine decided: the teardown begun, the phase, each new state a plain
+    /// stamp (with the time it was entered, once a teardown holds times).
+    @inline(__always)
+    private mutating func apply(_ transition: Transition, from side: Side, at time: Timestamp,
+                                teardowns: inout TeardownStore) {
+        if transition.sender == nil && transition.peer == nil && transition.effects.isEmpty { return }   // most answers
+        if transition.effects.contains(.beginsTeardown) { beginTeardown(at: time, teardowns: &teardowns) }
+        if transition.effects.contains(.establishes) { phase = .open }
+        if transition.effects.contains(.crossesFINs) { teardowns[teardownNumber].crossed = true }
+        if let state = transition.sender { stamp(state, for: side, at: time, teardowns: &teardowns) }
+        if let state = transition.peer { stamp(state, for: side.peer, at: time, teardowns: &teardowns) }
+    }
+
+    /// Writes `side`'s state, and when it was entered once the teardown keeps such times.
+    @inline(__always)
+    private mutating func stamp(_ state: EndpointState, for side: Side, at time: Timestamp,
+                                teardowns: inout TeardownStore) {
         endpoints[side.index].state = state
-        teardowns[beginTeardown(at: time, teardowns: &teardowns)].stateSince[side.index] = time
+        if teardownNumber != 0 { teardowns[teardownNumber].stateSince[side.index] = time }
     }
 
     /// The number of this connection's teardown, created by the first FIN or RST.
@@ -204,53 +257,46 @@ extension Connection {
 
     // MARK: - FIN
 
-    private mutating func observeFIN(_ segment: TCPSegment, from side: Side, at time: Timestamp,
+    /// RFC 9293 §3.4: a FIN occupies one sequence number, so a segment one past all its sender has
+    /// shown proves a FIN the capture missed (lost before the capture point). Asked only once a
+    /// teardown has begun: on an open connection, a lost one-byte segment would look the same.
+    private func provesUnseenFIN(_ segment: TCPSegment, from side: Side) -> Bool {
+        let sender = endpoints[side.index]
+        return phase == .closing && !sender.sentFIN && sender.hasSequence && segment.payloadLength == 0
+            && segment.flags.rawValue & (TCPFlags.syn.rawValue | TCPFlags.fin.rawValue | TCPFlags.rst.rawValue) == 0
+            && segment.sequence == sender.nextSequence + 1
+    }
+
+    /// A FIN from `side` occupying `finSequence`: seen on the wire, or proved by a later segment
+    /// (`seen` false: then what it acknowledged is unknown, and it has no copy time).
+    private mutating func observeFIN(at finSequence: SequenceNumber, acknowledgment: SequenceNumber?, seen: Bool,
+                                     flags: TCPFlags, from side: Side, at time: Timestamp,
                                      teardowns: inout TeardownStore, into events: inout [Event]) {
         let peer = side.peer
-        let finSequence = segment.sequence + segment.payloadLength
         if endpoints[side.index].sentFIN {
-            guard finSequence == endpoints[side.index].finSequence else { return }   // a later FIN: data after FIN, flagged above
-            // The same FIN again: a retransmission (a keep-alive carries no FIN, so it never lands here).
-            noteFINRetransmit(from: side, at: time, teardowns: &teardowns, into: &events)
+            // A FIN at another sequence number is data after FIN, flagged with the data.
+            guard finSequence == endpoints[side.index].finSequence else { return }
+            if ask(.finAgain, from: side).effects.contains(.finRetransmitted) {
+                noteFINRetransmit(from: side, at: time, teardowns: &teardowns, into: &events)
+            }
             return
         }
-        let number = beginTeardown(at: time, teardowns: &teardowns)
+        // Did the sender acknowledge the peer's FIN before sending its own? If not, the FINs crossed.
+        let acknowledgesPeerFIN = acknowledgment.map {
+            endpoints[peer.index].sentFIN && !($0 < endpoints[peer.index].finSequence + 1)
+        } ?? false
+        let crosses = endpoints[peer.index].sentFIN && !acknowledgesPeerFIN && !endpoints[peer.index].finAcknowledged
+        apply(ask(.fin, from: side, with: crosses ? .crossesPeerFIN : []),
+              from: side, at: time, teardowns: &teardowns)
+        let number = teardownNumber
         if teardowns[number].steps.isEmpty {
-            teardowns[number].append(SequenceStep(from: side, flags: segment.flags, offset: 0))
+            teardowns[number].append(SequenceStep(from: side, flags: flags, offset: 0))
         }
         if teardowns[number].firstFINSide == nil { teardowns[number].firstFINSide = side }
         endpoints[side.index].sentFIN = true
         endpoints[side.index].finSequence = finSequence
         teardowns[number].finTime[side.index] = time
-        teardowns[number].lastFINCopy[side.index] = time
-
-        // Did the sender acknowledge the peer's FIN before sending its own? If not, the FINs crossed.
-        let acknowledgesPeerFIN = segment.flags.contains(.ack) && endpoints[peer.index].sentFIN
-            && !(segment.acknowledgment < endpoints[peer.index].finSequence + 1)
-        let crossed = endpoints[peer.index].sentFIN && !acknowledgesPeerFIN && !endpoints[peer.index].finAcknowledged
-        if crossed { teardowns[number].crossed = true }
-
-        switch endpoints[side.index].state {
-        case .synSent, .synReceived, .established:
-            enter(.finWait1, for: side, at: time, teardowns: &teardowns)           // RFC 9293 §3.6: active close
-        case .closeWait:
-            // The peer's FIN passed us first; if this FIN does not acknowledge it, this side sent
-            // its FIN before receiving the peer's: it was FIN_WAIT_1 and is now CLOSING.
-            enter(crossed ? .closing : .lastAck, for: side, at: time, teardowns: &teardowns)
-        case .finWait1, .finWait2, .closing, .lastAck, .timeWait, .closed:
-            break                                           // already sent a FIN: unreachable
-        }
-        // The FIN is assumed delivered: the receiver's state follows it.
-        switch endpoints[peer.index].state {
-        case .synSent, .synReceived, .established:
-            enter(.closeWait, for: peer, at: time, teardowns: &teardowns)          // passive side: its program must close()
-        case .finWait1:
-            enter(.closing, for: peer, at: time, teardowns: &teardowns)            // FINs crossed, its own not yet acknowledged
-        case .finWait2:
-            enter(.timeWait, for: peer, at: time, teardowns: &teardowns)           // RFC 9293 §3.10.7.4: FIN in FIN-WAIT-2
-        case .closeWait, .closing, .lastAck, .timeWait, .closed:
-            break
-        }
+        if seen { teardowns[number].lastFINCopy[side.index] = time }
     }
 
     private mutating func noteFINRetransmit(from side: Side, at time: Timestamp, teardowns: inout TeardownStore,
@@ -276,19 +322,6 @@ extension Connection {
             intervals: teardowns[number].finIntervals[side.index], state: endpoints[side.index].state)))
     }
 
-    /// The FIN sent by `side` has just been acknowledged by its peer.
-    private mutating func finAcknowledged(of side: Side, at time: Timestamp, teardowns: inout TeardownStore) {
-        endpoints[side.index].finAcknowledged = true
-        if teardownNumber != 0 { teardowns[teardownNumber].finAckedTime[side.index] = time }
-        switch endpoints[side.index].state {
-        case .finWait1: enter(.finWait2, for: side, at: time, teardowns: &teardowns)   // active closer; peer not closed yet
-        case .closing: enter(.timeWait, for: side, at: time, teardowns: &teardowns)    // FINs crossed; this was the last ACK
-        case .lastAck: enter(.closed, for: side, at: time, teardowns: &teardowns)      // passive closer done: teardown complete
-        case .synSent, .synReceived, .established, .finWait2, .closeWait, .timeWait, .closed:
-            break                                               // duplicate ACK: no transition
-        }
-    }
-
     // MARK: - RST
 
     private mutating func observeReset(_ segment: TCPSegment, from side: Side, at time: Timestamp,
@@ -296,44 +329,38 @@ extension Connection {
         let peer = side.peer
         // RFC 5961 §3: believe an RST only inside the receiver's window. Without an ACK from the
         // receiver yet (a SYN just sent) there is no window to check against.
+        var inWindow = true
         if phase != .opening && endpoints[peer.index].hasAcked {
             let offset = segment.sequence.distance(from: endpoints[peer.index].lastAck)
-            let window = max(endpoints[peer.index].scaledWindow, 1)
-            if offset < 0 || UInt32(offset) >= window {
-                anomalies.insert(.resetOutOfWindow)
-                events.append(.anomaly(AnomalyEvent(
-                    time: time, identity: identity, anomaly: .resetOutOfWindow, side: side,
-                    state: endpoints[side.index].state,
-                    detail: "RST seq \(segment.sequence.raw) outside the receiver's window at \(endpoints[peer.index].lastAck.raw)")))
-                return .tracked
-            }
+            inWindow = offset >= 0 && UInt32(offset) < max(endpoints[peer.index].scaledWindow, 1)
         }
+        let transition = ask(.rst, from: side, with: inWindow ? .inWindow : [])
+        if transition.effects.contains(.resetOutOfWindow) {
+            anomalies.insert(.resetOutOfWindow)
+            events.append(.anomaly(AnomalyEvent(
+                time: time, identity: identity, anomaly: .resetOutOfWindow, side: side,
+                state: endpoints[side.index].state,
+                detail: "RST seq \(segment.sequence.raw) outside the receiver's window at \(endpoints[peer.index].lastAck.raw)")))
+        }
+        guard let kind = transition.close else { return .tracked }
         // RFC 9293 §3.10.7.1: a reset sent from no connection takes its sequence number from the
         // segment's ACK and has no ACK bit, or answers an ACK-less segment (a SYN) with seq 0.
         let fromNoConnection = !segment.flags.contains(.ack) || (phase == .opening && segment.sequence.raw == 0)
         let resetState = fromNoConnection ? EndpointState.closed : endpoints[side.index].state
-        let sawFIN = orig.sentFIN || resp.sentFIN
-        let kind: CloseKind
-        if phase == .opening && side == .resp && !sawSYNACK {
-            kind = .refused
-        } else if sawFIN {
-            kind = .resetAfterFIN
+        if transition.effects.contains(.resetDuringTeardown) {
             anomalies.insert(.resetDuringTeardown)
             events.append(.anomaly(AnomalyEvent(
                 time: time, identity: identity, anomaly: .resetDuringTeardown, side: side,
                 state: resetState)))
-        } else {
-            kind = .reset
         }
-        let number = beginTeardown(at: time, teardowns: &teardowns)
+        apply(transition, from: side, at: time, teardowns: &teardowns)
+        let number = teardownNumber
         if teardowns[number].steps.isEmpty {
             teardowns[number].append(SequenceStep(from: side, flags: segment.flags, offset: 0))
         }
         teardowns[number].resetTime = time
         teardowns[number].resetBy = side
         teardowns[number].resetState = resetState
-        if endpoints[side.index].state != .closed { enter(.closed, for: side, at: time, teardowns: &teardowns) }
-        if endpoints[peer.index].state != .closed { enter(.closed, for: peer, at: time, teardowns: &teardowns) }
         return .closed(kind)
     }
 

@@ -117,6 +117,10 @@ struct Connection: BitwiseCopyable {
         set { endpoints[1] = newValue }
     }
 
+    /// The side that sent a segment whose source is the key's `a` endpoint when `senderIsA`.
+    @inline(__always)
+    func side(senderIsA: Bool) -> Side { senderIsA == origIsA ? .orig : .resp }
+
     /// One side's record (for reading; the transitions write through `endpoints`).
     subscript(side: Side) -> EndpointRecord { endpoints[side.index] }
 

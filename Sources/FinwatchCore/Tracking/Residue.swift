@@ -90,50 +90,64 @@ struct Residue: BitwiseCopyable {
         return observe(segment, from: side, into: &events)
     }
 
+    /// A late segment through the same machine as the record's, its controls reduced the way
+    /// TIME_WAIT takes them (RFC 9293 §3.10.7.4): a SYN, else an RST, else the same FIN again,
+    /// else the ACK field.
     private mutating func observe(_ segment: TCPSegment, from side: Side, into events: inout [Event]) -> Outcome {
         let flags = segment.flags
         let time = segment.timestamp
         let peer = side.peer
-        let inTimeWait = states[0] == .timeWait || states[1] == .timeWait
+        let kind: SegmentKind
         if flags.contains(.syn) && !flags.contains(.ack) {
-            if inTimeWait {
-                let waiting: Side = states[peer.index] == .timeWait ? peer : side
-                events.append(.anomaly(AnomalyEvent(
-                    time: time, identity: identity, anomaly: .timeWaitReuse, side: waiting, state: .timeWait,
-                    detail: "new SYN from \(side.rawValue) while \(waiting.rawValue) is in TIME_WAIT")))
-            }
-            return .replaced
+            kind = .syn
+        } else if flags.contains(.rst) {
+            kind = .rst
+        } else if flags.contains(.fin) && sentFIN(side) && segment.sequence + segment.payloadLength == finSequence[side.index] {
+            kind = .finAgain
+        } else if flags.contains(.ack) {
+            kind = .ack
+        } else {
+            return .kept
         }
-        if flags.contains(.rst) {
-            guard states[peer.index] == .timeWait else { return .kept }
+        var facts = SegmentFacts.afterRecord
+        if flags.contains(.ack) && sentFIN(peer) && segment.acknowledgment == finSequence[peer.index] + 1 {
+            facts.insert(.acknowledgesPeerFIN)
+        }
+        if !flags.contains(.fin) && segment.payloadLength == 0 { facts.insert(.pureACK) }
+        let transition = TeardownMachine.transition(sender: states[side.index], peer: states[peer.index],
+                                                    kind: kind, facts: facts)
+        let effects = transition.effects
+        if effects.contains(.timeWaitReuse) {
+            let waiting: Side = states[peer.index] == .timeWait ? peer : side
+            events.append(.anomaly(AnomalyEvent(
+                time: time, identity: identity, anomaly: .timeWaitReuse, side: waiting, state: .timeWait,
+                detail: "new SYN from \(side.rawValue) while \(waiting.rawValue) is in TIME_WAIT")))
+        }
+        if effects.contains(.timeWaitReset) {
             events.append(.anomaly(AnomalyEvent(
                 time: time, identity: identity, anomaly: .timeWaitReset, side: peer, state: .timeWait,
                 detail: "RST from \(side.rawValue) to a side in TIME_WAIT (RFC 1337)")))
-            return .ended
         }
-        if flags.contains(.fin) && sentFIN(side)
-            && segment.sequence + segment.payloadLength == finSequence[side.index] {
-            // The final ACK was lost past the capture point: the peer never got it, and a FIN
-            // sent again proves its sender is still in LAST_ACK whatever the capture point saw.
+        if effects.contains(.finRetransmitted) {
             finRetransmits[side.index] &+= 1
             let previous = lastFINCopyIsResp == (side == .resp) ? lastFINCopy.time : nil
             lastFINCopy.time = time
             lastFINCopyIsResp = side == .resp
+            // A FIN sent again proves its sender still in LAST_ACK whatever the capture point saw.
             let state = states[side.index] == .closed ? EndpointState.lastAck : states[side.index]
             events.append(.anomaly(AnomalyEvent(
                 time: time, identity: identity, anomaly: .finRetransmit, side: side,
                 count: Int(finRetransmits[side.index]), interval: previous.map { time.nanoseconds(since: $0) },
                 state: state)))
-            return .kept
         }
-        if flags.contains(.ack) && !flags.contains(.fin) && segment.payloadLength == 0
-            && states[side.index] == .timeWait && sentFIN(peer)
-            && segment.acknowledgment == finSequence[peer.index] + 1 {
+        if effects.contains(.finalAckRetransmitted) {
             finalAckRetransmits &+= 1
             events.append(.anomaly(AnomalyEvent(
                 time: time, identity: identity, anomaly: .finalAckRetransmit, side: side,
                 count: Int(finalAckRetransmits), state: .timeWait)))
         }
+        if effects.contains(.reusesTuple) { return .replaced }
+        if effects.contains(.endsResidue) { return .ended }
         return .kept
     }
 }

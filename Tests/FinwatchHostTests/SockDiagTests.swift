@@ -1,5 +1,6 @@
 import Testing
-@testable import FinwatchCore
+import FinwatchCore
+@testable import FinwatchHost
 
 /// The netlink request and dump, as the kernel lays them out (inet_diag.h), built by hand here:
 /// headers little-endian on this host, ports and addresses in network order.

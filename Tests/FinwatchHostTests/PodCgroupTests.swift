@@ -1,4 +1,5 @@
 import FinwatchCore
+import FinwatchHost
 import Testing
 
 /// The pod behind a process from /proc/PID/cgroup, in the shapes the kubelet's two cgroup drivers

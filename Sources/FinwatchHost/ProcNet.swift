@@ -1,3 +1,5 @@
+import FinwatchCore
+
 /// Linux's own views of sockets and processes, parsed from the text of `/proc/net/tcp`,
 /// `/proc/net/tcp6` and `/proc/PID/cgroup`. Pure: the executable reads the files and hands the
 /// text in, so all of this runs in unit tests on sample lines.

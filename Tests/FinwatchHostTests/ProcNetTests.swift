@@ -1,4 +1,5 @@
 import FinwatchCore
+import FinwatchHost
 import Testing
 
 @Suite("/proc/net/tcp and /proc/PID/cgroup parsing") struct ProcNetTests {

@@ -102,14 +102,3 @@ package struct PodLogDirectory: Sendable, Equatable {
         self.uid = uid
     }
 }
-
-/// A pod's namespace and name, as the alert's `process.pod` and `/connections` carry them.
-package struct PodName: Sendable, Equatable {
-    package var namespace: String
-    package var name: String
-
-    package init(namespace: String, name: String) {
-        self.namespace = namespace
-        self.name = name
-    }
-}

@@ -1,3 +1,5 @@
+import FinwatchCore
+
 /// The kernel's socket table through netlink (NETLINK_SOCK_DIAG, what `ss` uses), as bytes: the
 /// request finwatch sends and the dump it reads back. Pure: the executable does the socket I/O.
 ///
