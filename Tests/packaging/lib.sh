@@ -25,3 +25,14 @@ hidden() {
 }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# in_root ROOT USER:GROUP CMD...: CMD chrooted in ROOT as that user, with /proc mounted there as a
+# container runtime mounts it (the Swift runtime reads /proc/self: without it finwatch dies of
+# SIGILL), in a mount namespace where the host's toolchain is hidden too. At most 60 s.
+in_root() {
+    local root=$1 user=$2
+    shift 2
+    hidden bash -c 'root=$1 user=$2; shift 2
+        mount -t proc proc "$root/proc"
+        exec timeout 60 chroot --userspec="$user" "$root" "$@"' in_root "$root" "$user" "$@"
+}
