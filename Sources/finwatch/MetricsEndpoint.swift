@@ -1,5 +1,5 @@
 import FinwatchCore
-import Foundation
+import FoundationEssentials
 import Hummingbird
 import Logging
 import Prometheus
