@@ -12,7 +12,7 @@ APT_RUN    := libpcap-dev binutils
 APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 python3-pytest python3-yaml \
               prometheus ethtool
 # make deb, make image and their tests (package-test).
-APT_PACKAGE := debhelper dpkg-dev lintian debootstrap podman libcap2-bin util-linux python3-venv \
+APT_PACKAGE := debhelper dpkg-dev lintian debootstrap podman libcap2-bin util-linux mount python3-venv \
                prometheus
 ARGS       ?=
 VERSION     = $(shell sed -n 's/^let finwatchVersion = "\(.*\)"/\1/p' Sources/finwatch/RunOptions.swift)
