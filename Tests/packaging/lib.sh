@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the packaging tests: where the Swift toolchain lives, and running a command where it
 # does not. Sourced, not run.
 
