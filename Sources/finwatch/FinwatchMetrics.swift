@@ -1,9 +1,8 @@
 import FinwatchCore
-import Metrics
 import Prometheus
 import Synchronization
 
-/// Every metric finwatch exports, made once from one factory (the contract's names).
+/// Every metric finwatch exports, made once on one registry (the contract's names), each with help.
 /// Safe to call from any thread: the metric objects are, and the little state kept here to turn
 /// cumulative totals into increments sits behind one Mutex.
 ///
@@ -55,60 +54,107 @@ final class FinwatchMetrics: Sendable {
         var evictions: UInt64?
     }
 
-    private let closes: [CloseKey: Metrics.Counter]
-    private let anomalies: [Anomaly: Metrics.Counter]
-    private let alertsFiring: [AlertKind: Metrics.Gauge]
-    private let endpointGauges: [EndpointState: Metrics.Gauge]
-    private let closeWaitSeconds: Metrics.Timer
-    private let teardownSeconds: Metrics.Timer
-    private let packetsSeen: Metrics.Counter
-    private let packetsDecoded: Metrics.Counter
-    private let packetsMalformed: Metrics.Counter
-    private let dropsKernel: Metrics.Counter
-    private let dropsInterface: Metrics.Counter
-    private let evictionsTotal: Metrics.Counter
-    private let buildInfo: Metrics.Gauge
+    private let closes: [CloseKey: Prometheus.Counter]
+    private let anomalies: [Anomaly: Prometheus.Counter]
+    private let alertsFiring: [AlertKind: Prometheus.Gauge]
+    private let endpointGauges: [EndpointState: Prometheus.Gauge]
+    private let closeWaitSeconds: DurationHistogram
+    private let teardownSeconds: DurationHistogram
+    private let packetsSeen: Prometheus.Counter
+    private let packetsDecoded: Prometheus.Counter
+    private let packetsMalformed: Prometheus.Counter
+    private let dropsKernel: Prometheus.Counter
+    private let dropsInterface: Prometheus.Counter
+    private let evictionsTotal: Prometheus.Counter
+    private let buildInfo: Prometheus.Gauge
     private let totals = Mutex(Totals())
 
-    /// Makes every metric now, so a scrape shows each series at 0 before anything happens.
-    init(factory: any MetricsFactory, version: String = FinwatchMetrics.unknownVersion) {
-        var closes: [CloseKey: Metrics.Counter] = [:]
+    /// Every family: its name in two parts, the unit last (`total` for counters, `seconds`, or none
+    /// for a gauge of things), and its `# HELP` text. swift-metrics' factory API has no place for
+    /// help text (the Prometheus factory registers an empty one, and the registry refuses a second,
+    /// different help for a name), so the families are made on the factory's registry directly.
+    enum Family {
+        static var closes: MetricNameDescriptor {
+            family("finwatch_closes", "total", "Connections ended, by close class and active closer (none: no FIN).")
+        }
+        static var anomalies: MetricNameDescriptor {
+            family("finwatch_anomalies", "total", "Teardown anomalies seen; a lingering alert counts once, when it fires.")
+        }
+        static var alertsFiring: MetricNameDescriptor {
+            family("finwatch_alerts_firing", "", "Lingering-state alerts firing now.")
+        }
+        static var endpoints: MetricNameDescriptor {
+            family("finwatch_endpoints", "", "Tracked endpoints in each RFC 9293 state now.")
+        }
+        static var closeWait: MetricNameDescriptor {
+            family("finwatch_close_wait", "seconds", "Time from the first FIN to the passive side's FIN (its program calling close()).")
+        }
+        static var teardown: MetricNameDescriptor {
+            family("finwatch_teardown", "seconds", "Time from the first FIN to the last ACK, or to the RST.")
+        }
+        static var packets: MetricNameDescriptor {
+            family("finwatch_packets", "total", "Packets captured (seen), decoded as TCP, and malformed.")
+        }
+        static var drops: MetricNameDescriptor {
+            family("finwatch_capture_drops", "total", "Packets libpcap reports dropped, in the kernel and at the interface.")
+        }
+        static var evictions: MetricNameDescriptor {
+            family("finwatch_evictions", "total", "Connections evicted because the table was full (--max-connections).")
+        }
+        static var buildInfo: MetricNameDescriptor {
+            family("finwatch_build_info", "", "The running finwatch's version, as a label; always 1.")
+        }
+
+        private static func family(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(metricName: name, unitName: unit, helpText: help)
+        }
+    }
+
+    /// Makes every metric now, on `factory`'s registry with its histogram buckets, so a scrape
+    /// shows each series at 0 (with its HELP line) before anything happens.
+    init(factory: PrometheusMetricsFactory, version: String = FinwatchMetrics.unknownVersion) {
+        let registry = factory.registry
+        var closes: [CloseKey: Prometheus.Counter] = [:]
         for close in CloseKind.allCases {
             for closer in [nil] + ActiveCloser.allCases.map(Optional.some) {
-                closes[CloseKey(close: close, activeCloser: closer)] = Metrics.Counter(
-                    label: "finwatch_closes_total",
-                    dimensions: [("close", close.rawValue), ("active_closer", closer?.rawValue ?? Self.noActiveCloser)],
-                    factory: factory)
+                closes[CloseKey(close: close, activeCloser: closer)] = registry.makeCounter(
+                    descriptor: Family.closes,
+                    labels: [("close", close.rawValue), ("active_closer", closer?.rawValue ?? Self.noActiveCloser)])
             }
         }
         self.closes = closes
         anomalies = Dictionary(uniqueKeysWithValues: Anomaly.allCases.map {
-            ($0, Metrics.Counter(label: "finwatch_anomalies_total", dimensions: [("anomaly", $0.rawValue)], factory: factory))
+            ($0, registry.makeCounter(descriptor: Family.anomalies, labels: [("anomaly", $0.rawValue)]))
         })
         alertsFiring = Dictionary(uniqueKeysWithValues: AlertKind.allCases.map {
-            ($0, Metrics.Gauge(label: "finwatch_alerts_firing", dimensions: [("alert", $0.rawValue)], factory: factory))
+            ($0, registry.makeGauge(descriptor: Family.alertsFiring, labels: [("alert", $0.rawValue)]))
         })
         endpointGauges = Dictionary(uniqueKeysWithValues: EndpointState.allCases.map {
-            ($0, Metrics.Gauge(label: "finwatch_endpoints", dimensions: [("state", $0.rawValue)], factory: factory))
+            ($0, registry.makeGauge(descriptor: Family.endpoints, labels: [("state", $0.rawValue)]))
         })
-        closeWaitSeconds = Metrics.Timer(label: "finwatch_close_wait_seconds", dimensions: [], factory: factory)
-        teardownSeconds = Metrics.Timer(label: "finwatch_teardown_seconds", dimensions: [], factory: factory)
-        func packets(_ result: String) -> Metrics.Counter {
-            Metrics.Counter(label: "finwatch_packets_total", dimensions: [("result", result)], factory: factory)
+        func histogram(_ family: MetricNameDescriptor) -> DurationHistogram {
+            registry.makeDurationHistogram(
+                descriptor: family,
+                buckets: factory.durationHistogramBuckets[family.name] ?? factory.defaultDurationHistogramBuckets)
+        }
+        closeWaitSeconds = histogram(Family.closeWait)
+        teardownSeconds = histogram(Family.teardown)
+        func packets(_ result: String) -> Prometheus.Counter {
+            registry.makeCounter(descriptor: Family.packets, labels: [("result", result)])
         }
         packetsSeen = packets("seen")
         packetsDecoded = packets("decoded")
         packetsMalformed = packets("malformed")
-        func drops(_ place: String) -> Metrics.Counter {
-            Metrics.Counter(label: "finwatch_capture_drops_total", dimensions: [("where", place)], factory: factory)
+        func drops(_ place: String) -> Prometheus.Counter {
+            registry.makeCounter(descriptor: Family.drops, labels: [("where", place)])
         }
         dropsKernel = drops("kernel")
         dropsInterface = drops("interface")
-        evictionsTotal = Metrics.Counter(label: "finwatch_evictions_total", dimensions: [], factory: factory)
-        buildInfo = Metrics.Gauge(label: "finwatch_build_info", dimensions: [("version", version)], factory: factory)
-        buildInfo.record(1)
-        for gauge in alertsFiring.values { gauge.record(0) }
-        for gauge in endpointGauges.values { gauge.record(0) }
+        evictionsTotal = registry.makeCounter(descriptor: Family.evictions)
+        buildInfo = registry.makeGauge(descriptor: Family.buildInfo, labels: [("version", version)])
+        buildInfo.set(to: 1)
+        for gauge in alertsFiring.values { gauge.set(to: 0) }
+        for gauge in endpointGauges.values { gauge.set(to: 0) }
     }
 
     /// The `version` label when the caller does not pass one.
@@ -139,7 +185,7 @@ final class FinwatchMetrics: Sendable {
                 return totals.firingCount[alert.alert, default: 0]
             }
             guard let count else { return }
-            alertsFiring[alert.alert]?.record(count)
+            alertsFiring[alert.alert]?.set(to: Double(count))
             if alert.status == .firing { anomalies[alert.alert.anomaly]?.increment() }
         case .anomaly(let anomaly):
             anomalies[anomaly.anomaly]?.increment()
@@ -158,7 +204,7 @@ final class FinwatchMetrics: Sendable {
             for key in mine { totals.firingCount[key.alert, default: 0] -= 1 }
             return mine.isEmpty ? [:] : totals.firingCount
         }
-        for (alert, count) in counts { alertsFiring[alert]?.record(count) }
+        for (alert, count) in counts { alertsFiring[alert]?.set(to: Double(count)) }
     }
 
     /// Adds one batch's packet counts (called per batch, not per packet).
@@ -179,7 +225,7 @@ final class FinwatchMetrics: Sendable {
 
     /// Tracked endpoints in each state now; a state missing from `counts` is 0.
     func endpoints(_ counts: [EndpointState: Int]) {
-        for (state, gauge) in endpointGauges { gauge.record(counts[state] ?? 0) }
+        for (state, gauge) in endpointGauges { gauge.set(to: Double(counts[state] ?? 0)) }
     }
 
     /// Cumulative evictions; the counter moves by the difference.

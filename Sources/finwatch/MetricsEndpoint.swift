@@ -1,5 +1,5 @@
 import FinwatchCore
-import Foundation
+import FoundationEssentials
 import Hummingbird
 import Logging
 import Prometheus
@@ -109,7 +109,7 @@ struct MetricsEndpointError: Error, CustomStringConvertible {
     var underlying: String
 
     private var errnoValue: Int32? {
-        guard let range = underlying.range(of: "errno: ") else { return nil }
+        guard let range = underlying.firstRange(of: "errno: ") else { return nil }
         return Int32(underlying[range.upperBound...].prefix { $0.isNumber })
     }
 

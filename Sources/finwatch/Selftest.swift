@@ -1,7 +1,7 @@
 import ArgumentParser
 import FinwatchCapture
 import FinwatchCore
-import Foundation
+import FoundationEssentials
 import Glibc
 import Logging
 
@@ -131,7 +131,7 @@ struct SelftestRun {
         if let lingering {
             checks += Self.checkLingering(events, pair: lingering, firedAfter: firedAfter, threshold: closeWaitThreshold)
         }
-        let stopped = events.last?["type"] as? String == "stop"
+        let stopped = events.last?.type == "stop"
         checks.append(SelftestCheck(name: "capture stopped cleanly", passed: stopped,
                                     detail: stopped ? "\(events.count) events written" : "no stop event"))
         return checks
@@ -139,40 +139,40 @@ struct SelftestRun {
 
     // MARK: - Checks
 
-    private static func checkNormalClose(_ events: [[String: Any]], clientPort: UInt16, serverPort: UInt16) -> SelftestCheck {
+    private static func checkNormalClose(_ events: [SelftestEvent], clientPort: UInt16, serverPort: UInt16) -> SelftestCheck {
         let name = "normal close recorded"
-        let closes = events.filter { $0["type"] as? String == "close" && isLoopback($0["orig"], port: clientPort) }
+        let closes = events.filter { $0.type == "close" && isLoopback($0.orig, port: clientPort) }
         guard let record = closes.first else {
             return SelftestCheck(name: name, passed: false, detail: "no close event for 127.0.0.1:\(clientPort) → 127.0.0.1:\(serverPort)")
         }
         var problems: [String] = []
         if closes.count != 1 { problems.append("\(closes.count) close events, expected 1") }
-        if !isLoopback(record["resp"], port: serverPort) { problems.append("resp is not 127.0.0.1:\(serverPort)") }
-        if record["close"] as? String != "normal" { problems.append("close=\(record["close"] ?? "nil"), expected normal") }
-        if record["active_closer"] as? String != "orig" { problems.append("active_closer=\(record["active_closer"] ?? "nil"), expected orig") }
-        if record["handshake_seen"] as? Bool != true { problems.append("handshake not seen") }
+        if !isLoopback(record.resp, port: serverPort) { problems.append("resp is not 127.0.0.1:\(serverPort)") }
+        if record.close != "normal" { problems.append("close=\(record.close ?? "nil"), expected normal") }
+        if record.activeCloser != "orig" { problems.append("active_closer=\(record.activeCloser ?? "nil"), expected orig") }
+        if record.handshakeSeen != true { problems.append("handshake not seen") }
         return SelftestCheck(name: name, passed: problems.isEmpty,
                              detail: problems.isEmpty ? "127.0.0.1:\(clientPort) → 127.0.0.1:\(serverPort), close=normal, active_closer=orig"
                                                       : problems.joined(separator: "; "))
     }
 
-    private static func checkLingering(_ events: [[String: Any]], pair: SelftestSockets.Pair, firedAfter: Duration?,
+    private static func checkLingering(_ events: [SelftestEvent], pair: SelftestSockets.Pair, firedAfter: Duration?,
                                        threshold: Int64) -> [SelftestCheck] {
-        let mine = events.filter { isAlert($0, status: nil) && isLoopback($0["orig"], port: pair.clientPort) }
-        let firing = mine.first { $0["status"] as? String == "firing" }
-        let resolved = mine.first { $0["status"] as? String == "resolved" }
+        let mine = events.filter { isAlert($0, status: nil) && isLoopback($0.orig, port: pair.clientPort) }
+        let firing = mine.first { $0.status == "firing" }
+        let resolved = mine.first { $0.status == "resolved" }
         var checks: [SelftestCheck] = []
         if let firing {
-            let sideOK = firing["side"] as? String == "resp" && firing["state"] as? String == "CLOSE_WAIT"
+            let sideOK = firing.side == "resp" && firing.state == "CLOSE_WAIT"
             let latency = firedAfter.map { " \(Int(($0 / .milliseconds(1)).rounded())) ms after the peer's FIN" } ?? ""
             checks.append(SelftestCheck(name: "close_wait_lingering fired", passed: sideOK,
                                         detail: sideOK ? "resp 127.0.0.1:\(pair.serverPort) in CLOSE_WAIT, threshold \(threshold / 1_000_000) ms,\(latency)"
-                                                       : "wrong side or state: \(firing["side"] ?? "nil") \(firing["state"] ?? "nil")"))
-            let process = firing["process"] as? [String: Any]
-            let pid = process?["pid"] as? Int
+                                                       : "wrong side or state: \(firing.side ?? "nil") \(firing.state ?? "nil")"))
+            let process = firing.process
+            let pid = process?.pid
             checks.append(SelftestCheck(
                 name: "process named", passed: pid == Int(getpid()),
-                detail: pid == Int(getpid()) ? "pid \(getpid()) (\(process?["comm"] as? String ?? "?"))"
+                detail: pid == Int(getpid()) ? "pid \(getpid()) (\(process?.comm ?? "?"))"
                     : pid.map { "pid \($0), expected \(getpid())" }
                     ?? "no process on the alert (reading /proc/PID/fd needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE for other users)"))
         } else {
@@ -186,25 +186,47 @@ struct SelftestRun {
 
     // MARK: - Reading the output
 
-    private static func events(in path: String) -> [[String: Any]] {
+    private static func events(in path: String) -> [SelftestEvent] {
         // nil only when the loop has not created the file yet: no events is the right answer.
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
         return data.split(separator: UInt8(ascii: "\n")).compactMap { line in
             // A line that is not JSON fails the checks that look for it; nothing else to do here.
-            try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
+            try? JSONDecoder().decode(SelftestEvent.self, from: Data(line))
         }
     }
 
-    private static func isAlert(_ event: [String: Any], status: String?) -> Bool {
-        event["type"] as? String == "alert" && event["alert"] as? String == "close_wait_lingering"
-            && (status == nil || event["status"] as? String == status)
+    private static func isAlert(_ event: SelftestEvent, status: String?) -> Bool {
+        event.type == "alert" && event.alert == "close_wait_lingering" && (status == nil || event.status == status)
     }
 
     /// Whether a JSON `{"ip", "port"}` object is 127.0.0.1:`port`.
-    private static func isLoopback(_ value: Any?, port: UInt16) -> Bool {
-        guard let object = value as? [String: Any] else { return false }
-        return object["ip"] as? String == "127.0.0.1" && object["port"] as? Int == Int(port)
-    }}
+    private static func isLoopback(_ endpoint: SelftestEvent.Endpoint?, port: UInt16) -> Bool {
+        endpoint?.ip == "127.0.0.1" && endpoint?.port == Int(port)
+    }
+}
+
+/// The fields of an event line the selftest's checks read (JSONDecoder: JSONSerialization would
+/// link all of Foundation and ICU into the binary). A line without them decodes with nils.
+struct SelftestEvent: Decodable {
+    struct Endpoint: Decodable { var ip: String; var port: Int }
+    struct Process: Decodable { var pid: Int?; var comm: String? }
+    var type: String
+    var orig: Endpoint?
+    var resp: Endpoint?
+    var close: String?
+    var activeCloser: String?
+    var handshakeSeen: Bool?
+    var alert: String?
+    var status: String?
+    var side: String?
+    var state: String?
+    var process: Process?
+
+    enum CodingKeys: String, CodingKey {
+        case type, orig, resp, close, alert, status, side, state, process
+        case activeCloser = "active_closer", handshakeSeen = "handshake_seen"
+    }
+}
 
 /// Plain blocking sockets on 127.0.0.1: the selftest's traffic.
 enum SelftestSockets {

@@ -60,6 +60,17 @@ enum MetricsFixture {
         #expect(text.contains("# TYPE finwatch_teardown_seconds histogram"))
     }
 
+    @Test func everyFamily_hasOneHelpLineBeforeItsType() {
+        let lines = text.split(separator: "\n")
+        let families = lines.filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
+        #expect(families.count == 10)
+        for (index, line) in lines.enumerated() where line.hasPrefix("# TYPE ") {
+            let name = line.split(separator: " ")[2]
+            #expect(index > 0 && lines[index - 1].hasPrefix("# HELP \(name) "), "no HELP right before \(line)")
+        }
+        #expect(lines.filter { $0.hasPrefix("# HELP ") }.count == families.count)
+    }
+
     @Test func closeRecords_countByKindAndActiveCloser_nullAsNone() {
         metrics.record(MetricsFixture.close(.normal, closer: .orig))
         metrics.record(MetricsFixture.close(.normal, closer: .orig))
