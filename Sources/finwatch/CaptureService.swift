@@ -30,11 +30,10 @@ struct CaptureService: Service, CustomStringConvertible {
         }
     }
 
-    /// Runs `body` on a dedicated thread and resumes when it returns. A pthread, not Foundation's
-    /// Thread: Thread alone would link all of Foundation and ICU into the binary (34 MB).
+    /// Runs `body` on a dedicated thread and resumes when it returns.
     static func runOnCaptureThread(_ body: @escaping @Sendable () throws(FinwatchError) -> Void) async throws(FinwatchError) {
         let result: Result<Void, FinwatchError> = await withCheckedContinuation { continuation in
-            let work = CaptureThreadWork {
+            let refused = NamedThread.start(name: "finwatch-capture") {
                 do throws(FinwatchError) {
                     try body()
                     continuation.resume(returning: .success(()))
@@ -42,36 +41,10 @@ struct CaptureService: Service, CustomStringConvertible {
                     continuation.resume(returning: .failure(error))
                 }
             }
-            let context = Unmanaged.passRetained(work).toOpaque()
-            var thread = pthread_t()
-            let status = pthread_create(&thread, nil, { context in
-                let work = Unmanaged<CaptureThreadWork>.fromOpaque(context!).takeRetainedValue()
-                CaptureService.nameThisThread("finwatch-capture")
-                work.run()
-                return nil
-            }, context)
-            if status == 0 {
-                pthread_detach(thread)
-            } else {
-                Unmanaged<CaptureThreadWork>.fromOpaque(context).release()
-                continuation.resume(returning: .failure(.internalError(
-                    "cannot start the capture thread: \(String(cString: strerror(status)))")))
+            if let refused {
+                continuation.resume(returning: .failure(.internalError("cannot start the capture thread: \(refused)")))
             }
         }
         try result.get()
     }
-
-    /// Names the calling thread in `top -H` and /proc (pthread_setname_np is not visible to Swift here).
-    static func nameThisThread(_ name: String) {
-        let fd = open("/proc/thread-self/comm", O_WRONLY)
-        guard fd >= 0 else { return }
-        _ = Array(name.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-    }
-}
-
-/// What the capture thread runs, passed through pthread_create's context pointer.
-private final class CaptureThreadWork: Sendable {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }

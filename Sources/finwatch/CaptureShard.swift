@@ -1,7 +1,6 @@
 import Dispatch
 import FinwatchCapture
 import FinwatchCore
-import Foundation
 import Synchronization
 
 /// One of `--workers`: a libpcap handle (a member of the run's PACKET_FANOUT group when there
@@ -51,14 +50,17 @@ final class CaptureShard: @unchecked Sendable {
 
     /// Starts the shard's thread; `onEnd` runs on it when the loop ends (a failure stops the rest).
     func start(onEnd: @escaping @Sendable () -> Void) {
-        let thread = Thread { [self] in
+        let refused = NamedThread.start(name: "finwatch-cap-\(shard.index)") { [self] in
             loop()
             published.withLock { $0.running = false }
             onEnd()
             done.signal()
         }
-        thread.name = "finwatch-capture-\(shard.index)"
-        thread.start()
+        if refused != nil {   // no thread: the shard ends at once, and its end stops the run
+            published.withLock { $0.running = false }
+            onEnd()
+            done.signal()
+        }
     }
 
     /// Waits until the shard's thread has ended.

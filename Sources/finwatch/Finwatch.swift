@@ -1,6 +1,7 @@
 import ArgumentParser
 import FinwatchCapture
 import FinwatchCore
+import FoundationEssentials
 import Glibc
 
 /// The root command: capture (live or from a file) and write the contract's JSON lines.
@@ -93,7 +94,7 @@ struct Finwatch: AsyncParsableCommand {
         var options = RunOptions(source: source, filter: filter, output: output, tracker: tracker,
                                  statsInterval: statsInterval, listen: listenAddress)
         if let workers {
-            options.workers = try RunOptions.workers(workers, cores: Foundation.ProcessInfo.processInfo.activeProcessorCount,
+            options.workers = try RunOptions.workers(workers, cores: FoundationEssentials.ProcessInfo.processInfo.activeProcessorCount,
                                                      offline: read != nil)
         }
         return options

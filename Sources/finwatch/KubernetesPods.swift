@@ -1,6 +1,6 @@
 import FinwatchCore
 import FinwatchHost
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Names the Kubernetes pod a process runs in, without an API client: the pod's UID and container

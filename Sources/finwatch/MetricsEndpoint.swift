@@ -273,6 +273,13 @@ extension ConnectionsReport.Row {
             out += Array((process.kernelConfirmed ? "true" : "false").utf8)
             out += Array(#","pid":"#.utf8)
             out += Array("\(process.pid)".utf8)
+            if let pod = process.pod {
+                out += Array(#","pod":{"name":"#.utf8)
+                JSONText.string(pod.name, into: &out)
+                out += Array(#","namespace":"#.utf8)
+                JSONText.string(pod.namespace, into: &out)
+                out.append(UInt8(ascii: "}"))
+            }
             if let unit = process.unit {
                 out += Array(#","unit":"#.utf8)
                 JSONText.string(unit, into: &out)
