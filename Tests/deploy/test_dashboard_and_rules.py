@@ -53,11 +53,20 @@ def dashboard_queries() -> list[tuple[str, str]]:
 
 
 def registered_names() -> set[str]:
-    """The names FinwatchMetrics registers (a Timer is a histogram: _bucket, _sum, _count)."""
+    """The names FinwatchMetrics registers: each `Family` member is `family(name, unit, help)`,
+    made on the registry with makeCounter, makeGauge or (through `histogram(_:)`) a histogram,
+    which is exposed as _bucket, _sum and _count."""
     source = METRICS_SOURCE.read_text()
+    families = {var: name + (f"_{unit}" if unit else "")
+                for var, name, unit in re.findall(
+                    r'static var (\w+): MetricNameDescriptor \{\s*family\("([^"]+)",\s*"([^"]*)"', source, re.S)}
     names = set()
-    for kind, name in re.findall(r'Metrics\.(Counter|Gauge|Timer|Recorder)\(\s*label:\s*"([^"]+)"', source, re.S):
-        names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"} if kind == "Timer" else {name}
+    for maker, var in re.findall(r'registry\.make(\w+)\(\s*descriptor:\s*Family\.(\w+)', source, re.S):
+        name = families[var]
+        names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"} if "Histogram" in maker else {name}
+    for var in re.findall(r'\bhistogram\(Family\.(\w+)\)', source):   # through the file's own helper
+        name = families[var]
+        names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
     return names
 
 
