@@ -12,8 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 shift || true
-targets=("${@:-decode}")
-[ $# -gt 0 ] || targets=(decode tracker json)
+if [ $# -gt 0 ]; then targets=("$@"); else targets=(decode tracker json); fi
 scratch=.build-fuzz
 FINWATCH_FUZZ=1 swift build -c release --scratch-path "$scratch" --product finwatch-fuzz \
   --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address 2>&1 | grep -vE "Cannot export local symbol|found 1 file\(s\) which are unhandled" >&2
