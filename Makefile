@@ -10,7 +10,8 @@ BIN        := $(STATIC)/finwatch
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_RUN    := libpcap-dev binutils
 APT_TEST   := libpcap-dev tcpdump nftables iproute2 procps systemd python3 python3-pytest python3-yaml \
-              python3-jsonschema tcpreplay prometheus prometheus-alertmanager ethtool
+              python3-jsonschema tcpreplay prometheus prometheus-alertmanager ethtool \
+              libfaketime
 # make deb, make image and their tests (package-test).
 APT_PACKAGE := debhelper dpkg-dev lintian debootstrap podman libcap2-bin util-linux mount python3-venv \
                prometheus

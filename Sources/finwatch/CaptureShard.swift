@@ -36,11 +36,13 @@ final class CaptureShard: @unchecked Sendable {
     let handle: PcapHandle
     let shard: Shard
     private let pipeline: Pipeline
+    private let clock: LiveClock
     private let published: Mutex<Published>
     private let done = DispatchSemaphore(value: 0)
 
-    init(handle: PcapHandle, shard: Shard, pipeline: Pipeline) {
+    init(handle: PcapHandle, shard: Shard, pipeline: Pipeline, clock: LiveClock) {
         self.handle = handle
+        self.clock = clock
         self.shard = shard
         self.pipeline = pipeline
         published = Mutex(Published(heartbeat: MonotonicClock.nanoseconds()))
@@ -83,7 +85,7 @@ final class CaptureShard: @unchecked Sendable {
             let monotonic = MonotonicClock.nanoseconds()
             guard monotonic >= nextTick else { continue }
             nextTick = monotonic + Self.tickNanoseconds
-            pipeline.advance(to: HostClock.now())
+            pipeline.advance(to: clock.now())
             let capture = handle.statistics()
             if let capture, capture.droppedByKernel > lastDrops.droppedByKernel
                 || capture.droppedByInterface > lastDrops.droppedByInterface {

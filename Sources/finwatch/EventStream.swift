@@ -29,16 +29,19 @@ final class EventStream: Sendable {
     /// output's queue rather than the tracker's, so a slow /proc holds neither the table nor the
     /// capture (only the output, within ProcessLookup's bounds). Offline there is none.
     private let processLookup: ProcessLookup?
+    /// Live: times leave the tracker's step-free frame here, as the wall clock reads them.
+    private let clock: LiveClock?
 
     /// What other threads may read: the sink's counters as of the last batch written.
     typealias Status = EventSinkStatus
 
     /// Opens `path` (see `JSONLinesWriter`); fails on the caller's thread, before anything runs.
-    convenience init(path: String, processLookup: ProcessLookup? = nil) throws(FinwatchError) {
-        self.init(sink: try JSONLinesWriter(path: path), processLookup: processLookup)
+    convenience init(path: String, processLookup: ProcessLookup? = nil, clock: LiveClock? = nil) throws(FinwatchError) {
+        self.init(sink: try JSONLinesWriter(path: path), processLookup: processLookup, clock: clock)
     }
 
-    init(sink: sending any EventSink, processLookup: ProcessLookup? = nil) {
+    init(sink: sending any EventSink, processLookup: ProcessLookup? = nil, clock: LiveClock? = nil) {
+        self.clock = clock
         path = sink.destination
         self.sink = Mutex(sink)
         published = Mutex(Status())
@@ -51,7 +54,14 @@ final class EventStream: Sendable {
         slots.wait()
         queue.async { [self] in
             let events = named(events)
-            run { sink in for index in events.indices { sink.write(events[index]) } }
+            let shift = clock?.wallShift ?? 0
+            run { sink in
+                if shift == 0 {
+                    for index in events.indices { sink.write(events[index]) }
+                } else {
+                    for index in events.indices { sink.write(events[index].shiftingTimes(by: shift)) }
+                }
+            }
             slots.signal()
         }
     }
@@ -60,7 +70,8 @@ final class EventStream: Sendable {
     /// `stats` event's `events_written` counts exactly the lines before it). Returns at once.
     func submit(_ make: @escaping @Sendable (Status) -> Event) {
         queue.async { [self] in
-            run { sink in sink.write(make(sink.status)) }
+            let shift = clock?.wallShift ?? 0
+            run { sink in sink.write(make(sink.status).shiftingTimes(by: shift)) }
         }
     }
 

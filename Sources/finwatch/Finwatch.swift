@@ -131,7 +131,7 @@ struct Finwatch: AsyncParsableCommand {
     /// (64 for usage); help and --version still print in full.
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(ProcessArguments.current())
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

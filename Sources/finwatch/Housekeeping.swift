@@ -21,8 +21,11 @@ final class Housekeeping {
     private var nextStats: Timestamp
     private var lastDrops = CaptureStatistics()
     private var dropsSinceWarning = false
+    private let clock: LiveClock
 
-    init(loop: LiveLoop, shards: [CaptureShard], output: EventStream, readyStatus: String, started: Timestamp) {
+    init(loop: LiveLoop, shards: [CaptureShard], output: EventStream, readyStatus: String, started: Timestamp,
+         clock: LiveClock) {
+        self.clock = clock
         self.loop = loop
         self.shards = shards
         self.output = output
@@ -33,7 +36,7 @@ final class Housekeeping {
     }
 
     func tick() {
-        let now = HostClock.now()
+        let now = clock.now()
         let monotonic = MonotonicClock.nanoseconds()
         let published = shards.map(\.current)
         let counters = published.map(\.counters).reduce(PacketCounters(), +)

@@ -51,9 +51,10 @@ struct LiveLoop: Sendable {
     func run() throws(FinwatchError) {
         // From now on SIGHUP means "reopen the output", never the default "terminate".
         HangupSignal.install()
-        let output = try EventStream(path: options.output, processLookup: processLookup)
+        let clock = LiveClock()
+        let output = try EventStream(path: options.output, processLookup: processLookup, clock: clock)
         let first = handles[0]
-        let started = HostClock.now()
+        let started = clock.now()
         output.submit([.start(RunStart(
             time: started, version: finwatchVersion, sourceKind: options.source.kind, source: options.source.name,
             filter: options.filter ?? "", linkType: first.linkTypeName, thresholds: options.thresholds,
@@ -64,7 +65,7 @@ struct LiveLoop: Sendable {
             let shard = Shard(index: index, count: handles.count)
             return CaptureShard(handle: handle, shard: shard, pipeline: Pipeline(
                 configuration: tracker, linkType: handle.linkType, linkTypeName: handle.linkTypeName, clock: .host,
-                output: output, metrics: metrics, logger: logger, shard: shard))
+                output: output, metrics: metrics, logger: logger, shard: shard, liveClock: clock), clock: clock)
         }
         logger.info("capture started", metadata: [
             "capture.interface": "\(options.source.name)", "capture.filter": "\(options.filter ?? "")",
@@ -73,12 +74,13 @@ struct LiveLoop: Sendable {
         for warning in first.warnings { logger.notice("libpcap warning", metadata: ["capture.warning": "\(warning)"]) }
         let stopping = stopping
         for shard in shards { shard.start { stopping.raise() } }
-        state.publish { $0.capturing = true }
+        state.publish { $0.capturing = true; $0.clock = clock }
         // Type=notify: `systemctl start` returns now, with the capture open and its filter set.
         let readyStatus = "READY=1\nSTATUS=capturing on \(options.source.name)"
         notifier.notify(readyStatus)
 
-        let housekeeping = Housekeeping(loop: self, shards: shards, output: output, readyStatus: readyStatus, started: started)
+        let housekeeping = Housekeeping(loop: self, shards: shards, output: output, readyStatus: readyStatus, started: started,
+                                        clock: clock)
         while !stopping.wait(milliseconds: Self.housekeepingMilliseconds) && !output.readerGone {
             housekeeping.tick()
         }
@@ -89,7 +91,7 @@ struct LiveLoop: Sendable {
         for shard in shards { shard.join() }
         state.publish { $0.capturing = false }
         let failure = shards.lazy.compactMap(\.current.failure).first
-        let end = HostClock.now()
+        let end = clock.now()
         var totals = RunStats(time: end)
         var capture: CaptureStatistics?
         for shard in shards {

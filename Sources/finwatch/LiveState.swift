@@ -11,6 +11,8 @@ final class LiveState: Sendable {
         /// Processes found for stuck sides, keyed by "uid/side".
         var processes: [String: ProcessInfo] = [:]
         var stats: RunStats? = nil
+        /// The run's clock: the times above are in its step-free frame.
+        var clock: LiveClock? = nil
     }
 
     private let published = Mutex(Published())

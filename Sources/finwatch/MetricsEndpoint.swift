@@ -95,7 +95,7 @@ struct MetricsEndpoint: Service {
         let unnamed = rows.filter { published.processes[LiveState.processKey(uid: $0.identity.uid, side: $0.side)] == nil }
         var found = naming.names
         found.merge(await naming.namesNow(for: unnamed, limit: Self.namingLimit)) { _, fresh in fresh }
-        let report = ConnectionsReport.make(from: published, now: HostClock.now(), only: wanted, names: found)
+        let report = ConnectionsReport.make(from: published, now: published.clock?.now() ?? HostClock.now(), only: wanted, names: found)
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: report.encoded())))
     }
@@ -203,8 +203,9 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
         let selected = rows(of: published, only: state)
         var processes = published.processes
         processes.merge(names) { known, _ in known }
+        let wallShift = published.clock?.wallShift ?? 0
         return ConnectionsReport(
-            time: now.rfc3339, capturing: published.capturing,
+            time: now.adding(nanoseconds: wallShift).rfc3339, capturing: published.capturing,
             connections: selected.map { snapshot in
                 let process = processes[LiveState.processKey(uid: snapshot.identity.uid, side: snapshot.side)]
                 return Row(
@@ -213,7 +214,7 @@ struct ConnectionsReport: Codable, Sendable, Equatable {
                     side: snapshot.side.rawValue, state: snapshot.state.rawValue,
                     states: States(orig: snapshot.origState.rawValue, resp: snapshot.respState.rawValue),
                     endpoint: Address(snapshot.endpoint), peer: Address(snapshot.peer),
-                    since: snapshot.since.rfc3339,
+                    since: snapshot.since.adding(nanoseconds: wallShift).rfc3339,
                     ageMs: Double(max(0, now.nanoseconds(since: snapshot.since)) / 1_000) / 1_000,
                     alertFiring: snapshot.alertFiring,
                     process: process.map {

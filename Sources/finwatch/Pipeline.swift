@@ -26,6 +26,11 @@ final class Pipeline {
     private let tracker: TrackerStage
     let output: EventStream
     let metrics: FinwatchMetrics?
+    /// Live: the run's step-free clock, fed each batch's latest stamp.
+    private let liveClock: LiveClock?
+    /// MonotonicClock when a drain last found the ring empty (`ClockStepGuard.batch`).
+    private var drainedAt: Int64?
+    private let logger: Logger
 
     /// The counts already reported to metrics (they move by the difference, once per batch).
     private var reported = (seen: UInt64(0), decoded: UInt64(0), malformed: UInt64(0))
@@ -35,13 +40,16 @@ final class Pipeline {
     var lastPacketTime: Timestamp? { decoder.lastPacketTime }
 
     init(configuration: TrackerConfiguration, linkType: LinkType?, linkTypeName: String, clock: Clock,
-         output: EventStream, metrics: FinwatchMetrics?, logger: Logger, shard: Shard = .only) {
+         output: EventStream, metrics: FinwatchMetrics?, logger: Logger, shard: Shard = .only,
+         liveClock: LiveClock? = nil) {
         let pool = BatchPool()
         decoder = FrameDecoder(linkType: linkType, pool: pool)
         tracker = TrackerStage(configuration: configuration, clock: clock, output: output, metrics: metrics,
                                shard: shard, pool: pool)
         self.output = output
         self.metrics = metrics
+        self.liveClock = liveClock
+        self.logger = logger
         if linkType == nil {
             // Said once, not per frame: every frame of this capture will be skipped.
             logger.warning("link type not decoded: its frames are counted as skipped",
@@ -61,9 +69,26 @@ final class Pipeline {
             tracker.submit(decoder.takeBatch())   // the frames before the error count all the same
             throw error
         }
-        tracker.submit(decoder.takeBatch())
+        var batch = decoder.takeBatch()
+        if let liveClock { correctTimes(&batch, caughtUp: count < limit, clock: liveClock) }
+        tracker.submit(batch)
         endBatch()
         return count
+    }
+
+    /// Live: puts the batch's kernel stamps in the run's step-free frame (a no-op until the host
+    /// clock steps), and notes when the ring was found empty.
+    private func correctTimes(_ batch: inout SegmentBatch, caughtUp: Bool, clock: LiveClock) {
+        if let latest = batch.lastFrameTime {
+            let (correction, step) = clock.correction(latest: latest, drainedAt: drainedAt)
+            if let step {
+                logger.warning("the host clock stepped: durations, alerts and TIME_WAIT keep counting elapsed time; ts follows the wall clock", metadata: [
+                    "clock.step_seconds": "\(Double(step / 1_000_000) / 1_000)",
+                ])
+            }
+            if correction != 0 { batch.shiftTimes(by: correction) }
+        }
+        if caughtUp { drainedAt = MonotonicClock.nanoseconds() }
     }
 
     /// After each batch: packet counters move in metrics once.

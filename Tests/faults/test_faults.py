@@ -9,6 +9,7 @@ import signal
 import struct
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -275,3 +276,100 @@ def test_file_clock_jumping_years_ahead_is_time_passing(finwatch_bin, tmp_path):
     assert (c1["close"], c1["ended_by"], c1["states"]) == ("half_closed", "idle_timeout", {"orig": "FIN_WAIT_1", "resp": "CLOSE_WAIT"})
     assert c2["handshake_seen"] is False and c2["ts"] == alerts[0]["ts"] and c2["durations_ms"]["lifetime"] == 0.0
     assert events[-1]["type"] == "stop" and events[-1]["ts"] == alerts[0]["ts"]
+
+
+# --- the host clock steps while connections are half-closed -------------------------------------
+
+# Leaves a socket in CLOSE_WAIT on each line read: a client connects to the server and closes; the
+# server never does. Prints the client's port once the FIN is sent.
+STUCK = r"""
+import socket, sys
+port = int(sys.argv[1])
+server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", port)); server.listen(16)
+held = []
+print("ready", flush=True)
+for line in sys.stdin:
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    conn, peer = server.accept(); held.append(conn)
+    client.close()
+    print(peer[1], flush=True)
+"""
+
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def all_durations(event, path=""):
+    """Every number under a key ending in _ms, or in durations_ms, with where it is."""
+    if isinstance(event, dict):
+        for key, value in event.items():
+            inner = f"{path}.{key}"
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                    (key.endswith("_ms") or key == "ms" or ".durations_ms" in inner):
+                yield inner, value
+            else:
+                yield from all_durations(value, inner)
+    elif isinstance(event, list):
+        for index, value in enumerate(event):
+            yield from all_durations(value, f"{path}[{index}]")
+
+
+@pytest.mark.skipif(not os.path.exists(LIBFAKETIME), reason="libfaketime is a test dependency (make deps-test)")
+def test_host_clock_steps_neither_hasten_nor_delay_alerts_and_no_duration_is_negative(finwatch_bin, netns, tmp_path):
+    """libfaketime steps the wall clock finwatch reads (not the kernel's packet stamps, nor the
+    monotonic clock, as a real step would leave it) an hour forward, then an hour back, each
+    while a socket sits in CLOSE_WAIT: the alert fires at the threshold after its FIN either way."""
+    ns = netns("clock")
+    threshold = 3.0
+    fake = tmp_path / "faketime"
+    fake.write_text("+0\n")
+    env_prefix = ["env", f"LD_PRELOAD={LIBFAKETIME}", f"FAKETIME_TIMESTAMP_FILE={fake}",
+                  "FAKETIME_CACHE_DURATION=0", "FAKETIME_NO_CACHE=1", "FAKETIME_DONT_FAKE_MONOTONIC=1"]
+    events = tmp_path / "events.jsonl"
+    fw = stuck = None
+    try:
+        fw = Finwatch(env_prefix[0], ns, [*env_prefix[1:], finwatch_bin, "--interface", "lo", "--output", str(events),
+                                           "--no-listen", "--close-wait-threshold", f"{threshold:g}s"], tmp_path)
+        assert fw.wait_for_stderr("capture", 10), fw.stderr()
+        stuck = ns.popen(["python3", "-c", STUCK, "8090"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert stuck.stdout.readline().strip() == "ready"
+
+        def alert_for(port: int, timeout: float):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for line in events.read_text().splitlines():
+                    event = json.loads(line)
+                    if event["type"] == "alert" and event["status"] == "firing" and event["orig"]["port"] == port:
+                        return time.monotonic(), event
+                time.sleep(0.05)
+            return None, None
+
+        latencies = {}
+        for step in ("+3600", "+0"):           # an hour forward, then an hour back
+            stuck.stdin.write("go\n"); stuck.stdin.flush()
+            port = int(stuck.stdout.readline())
+            fin_sent = time.monotonic()
+            time.sleep(1.0)                     # half-closed for a second, then the clock steps
+            fake.write_text(step + "\n")
+            fired, alert = alert_for(port, threshold + 10)
+            assert alert is not None, f"no alert after the step {step}: {fw.stderr()}"
+            latencies[step] = fired - fin_sent
+            assert alert["duration_ms"] >= threshold * 1000, alert
+            # ts is the kernel's wall clock, which did not step (the test's own is not faked).
+            written = datetime.fromisoformat(alert["ts"].replace("Z", "+00:00")).timestamp()
+            assert abs(written - time.time()) < 5, (alert["ts"], time.time())
+        for step, latency in latencies.items():
+            # Not early (an hour forward must not fire it at once), not late (an hour back must
+            # not hold it an hour): the contract's threshold + 1 s, and the output's flush.
+            assert threshold - 0.2 <= latency <= threshold + 1.5, (step, latency, latencies)
+        assert fw.stop() == 0, fw.stderr()
+        lines = json_lines(events)
+        negative = [(e["type"], where, value) for e in lines for where, value in all_durations(e) if value < 0]
+        assert negative == [], negative
+        assert lines[-1]["type"] == "stop"
+    finally:
+        if stuck:
+            stuck.kill()
+            stuck.wait(timeout=5)
+        if fw:
+            fw.kill()

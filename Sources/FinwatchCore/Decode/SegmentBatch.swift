@@ -30,6 +30,22 @@ package struct SegmentBatch: Sendable {
         return segments.first?.timestamp ?? otherFrames.first?.time
     }
 
+    /// The time of the batch's last frame, TCP or not.
+    package var lastFrameTime: Timestamp? {
+        if let other = otherFrames.last, other.position == segments.count { return other.time }
+        return segments.last?.timestamp ?? otherFrames.last?.time
+    }
+
+    /// Moves every frame's time by `nanoseconds` (a live run's clock correction after a step).
+    package mutating func shiftTimes(by nanoseconds: Int64) {
+        for index in segments.indices {
+            segments[index].timestamp = segments[index].timestamp.adding(nanoseconds: nanoseconds)
+        }
+        for index in otherFrames.indices {
+            otherFrames[index].time = otherFrames[index].time.adding(nanoseconds: nanoseconds)
+        }
+    }
+
     /// Empties the batch, keeping its storage for the next one.
     package mutating func removeAll() {
         segments.removeAll(keepingCapacity: true)
