@@ -26,8 +26,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0", traits: []),
     ],
     targets: [
-        // The only C: libpcap's header, re-exported to Swift.
+        // libpcap's header, re-exported to Swift.
         .target(name: "CPcap", linkerSettings: [.linkedLibrary("pcap")]),
+        // argv as glibc gives it to constructors: CommandLine needs /proc, which a sandbox may hide.
+        .target(name: "CProcessArguments"),
         // Pure Swift: bytes and timestamps in, values out. No I/O, no clock, no Foundation.
         .target(name: "FinwatchCore", swiftSettings: strict, linkerSettings: [.linkedLibrary("m")]),
         // What the host says about its sockets (sock_diag, /proc), parsed; the executable does the I/O.
@@ -41,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "finwatch",
             dependencies: [
-                "FinwatchCore", "FinwatchCapture", "FinwatchHost", logging,
+                "CProcessArguments", "FinwatchCore", "FinwatchCapture", "FinwatchHost", logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

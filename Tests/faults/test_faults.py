@@ -373,3 +373,100 @@ def test_host_clock_steps_neither_hasten_nor_delay_alerts_and_no_duration_is_neg
             stuck.wait(timeout=5)
         if fw:
             fw.kill()
+
+
+# --- /proc and netlink unavailable ------------------------------------------------------------
+
+# RestrictAddressFamilies= without AF_NETLINK, as the kernel's seccomp filter answers it.
+NO_NETLINK_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/socket.h>
+int socket(int domain, int type, int protocol) {
+    static int (*real)(int, int, int);
+    if (domain == AF_NETLINK) { errno = EAFNOSUPPORT; return -1; }
+    if (!real) real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+    return real(domain, type, protocol);
+}
+"""
+
+
+def build_no_netlink_shim(workdir: Path) -> Path:
+    source = workdir / "no_netlink.c"
+    source.write_text(NO_NETLINK_SHIM)
+    library = workdir / "no_netlink.so"
+    compilers = [c for c in (os.environ.get("CC"), "cc", "clang", "/opt/swift/usr/bin/clang") if c]
+    for compiler in compilers:
+        try:
+            if subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(source), "-ldl"],
+                              capture_output=True, timeout=60).returncode == 0:
+                return library
+        except FileNotFoundError:
+            continue
+    pytest.fail(f"no C compiler among {compilers} could build the netlink shim")
+
+
+def http_get(ns, url: str, timeout: float = 5.0) -> tuple[float, str]:
+    """GET `url` from inside the namespace: (seconds it took, body)."""
+    script = ("import sys, time, urllib.request; t = time.monotonic(); "
+              "body = urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])).read().decode(); "
+              "print(time.monotonic() - t); print(body)")
+    out = ns.exec("python3", "-c", script, url, str(timeout), timeout=timeout + 10).stdout
+    took, _, body = out.partition("\n")
+    return float(took), body
+
+
+@pytest.mark.parametrize("hidden", ["netlink", "netlink-and-proc"])
+def test_alert_goes_out_unnamed_when_netlink_or_proc_are_unavailable(finwatch_bin, netns, tmp_path, hidden):
+    """The unit's sandbox could refuse AF_NETLINK (RestrictAddressFamilies) and hide /proc: the
+    alert must still fire on time (named from /proc/net when only netlink is refused, unnamed
+    when /proc is gone too), and the HTTP endpoint still answer at once."""
+    ns = netns("noproc")
+    shim = build_no_netlink_shim(tmp_path)
+    threshold = 2.0
+    events = tmp_path / "events.jsonl"
+    command = ["env", f"LD_PRELOAD={shim}", finwatch_bin, "--interface", "lo", "--output", str(events),
+               "--listen", "127.0.0.1:19465", "--close-wait-threshold", f"{threshold:g}s"]
+    if hidden == "netlink-and-proc":
+        # A mount namespace of finwatch's own, with an empty tmpfs where /proc was.
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   'mount -t tmpfs fwf-noproc /proc && exec "$@"', "sh", *command]
+    fw = stuck = None
+    try:
+        fw = Finwatch(command[0], ns, command[1:], tmp_path)
+        assert fw.wait_for_stderr("capture", 10), fw.stderr()
+        stuck = ns.popen(["python3", "-c", STUCK, "8091"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert stuck.stdout.readline().strip() == "ready"
+        stuck.stdin.write("go\n"); stuck.stdin.flush()
+        port = int(stuck.stdout.readline())
+        fin_sent = time.monotonic()
+        alert = None
+        while alert is None and time.monotonic() < fin_sent + threshold + 10:
+            time.sleep(0.05)
+            for line in events.read_text().splitlines():
+                event = json.loads(line)
+                if event["type"] == "alert" and event["status"] == "firing" and event["orig"]["port"] == port:
+                    alert = event
+        latency = time.monotonic() - fin_sent
+        assert alert is not None, fw.stderr()
+        assert latency <= threshold + 1.5, latency
+        if hidden == "netlink":
+            # sock_diag refused, /proc/net/tcp still there: the slower path names the program.
+            assert alert.get("process", {}).get("comm") == "python3", alert
+        else:
+            assert alert.get("process") is None, alert
+        took, body = http_get(ns, "http://127.0.0.1:19465/connections")
+        assert took < 1.0, took
+        rows = json.loads(body)["connections"]
+        assert any(row["state"] == "CLOSE_WAIT" and row["peer"]["port"] == port for row in rows), rows
+        took, body = http_get(ns, "http://127.0.0.1:19465/metrics")
+        assert took < 1.0 and "finwatch_alerts_firing" in body, (took, body[:300])
+        assert fw.stop() == 0, fw.stderr()
+        assert json_lines(events)[-1]["type"] == "stop"
+    finally:
+        if stuck:
+            stuck.kill()
+            stuck.wait(timeout=5)
+        if fw:
+            fw.kill()
