@@ -105,6 +105,7 @@ bench: deps-run
 	Benchmarks/run.sh
 	Benchmarks/live.sh
 	Benchmarks/live-cpu.sh
+	Benchmarks/flood.sh
 
 clean:
 	rm -rf .build $(STATIC) .build-deb .build-image .build-root .build-tools .build-fuzz .build-tsan .build-asan

@@ -15,6 +15,7 @@ usage: finwatch-bench generate --out FILE [--packets N] [--connections N] [--see
        finwatch-bench inject FILE --interface IFACE [--rate FRAMES_PER_SECOND]
        finwatch-bench encode [--count N]
        finwatch-bench track FILE [--runs N]
+       finwatch-bench flood --out FILE [--flows N] [--flags syn|fin]
 """
 
 /// Parses `--name value` pairs after the command word; a bare word is returned as a positional.
@@ -92,6 +93,14 @@ func main() throws(BenchError) {
         print("file=\(out) packets=\(summary.packets) connections=\(summary.connections) bytes=\(summary.bytes)",
               "capture_seconds=\(formatted(Double(summary.lastTime - summary.firstTime) / 1e6))",
               "largest_queue=\(summary.largestBacklog) generate_seconds=\(formatted(seconds))")
+    case "flood":
+        guard let out = named["out"] else { throw .usage("flood needs --out FILE\n\(usage)") }
+        let flows: Int = try number(named, "flows", default: 10_000_000)
+        guard flows <= 65_536 * 64_000 else { throw .usage("--flows must be at most 4,194,304,000 (distinct 4-tuples)") }
+        let flags = named["flags"] ?? "syn"
+        guard flags == "syn" || flags == "fin" else { throw .usage("--flags must be syn or fin, got \"\(flags)\"") }
+        try Flood.write(to: out, flows: flows, fin: flags == "fin")
+        print("file=\(out) flows=\(flows)")
     case "floor":
         guard let path = positional.first else { throw .usage("floor needs a FILE\n\(usage)") }
         let runs: Int = try number(named, "runs", default: 1)
