@@ -1,3 +1,4 @@
+import FinwatchCore
 import FinwatchFuzzing
 import Foundation
 import Testing
@@ -18,6 +19,17 @@ struct FuzzRegressionTests {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
             return names.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".md") }.sorted().map { folder.appendingPathComponent($0) }
         }
+    }
+
+    /// The decode target's first byte picks `LinkType.allCases[byte % count]`; seeds.py writes
+    /// that byte from a capture's link type, so its list must be that order, or every seed would
+    /// be decoded as another link type than the frame's.
+    @Test func seedScriptLinkTypes_matchTheDecodeTargetsSelector() throws {
+        let script = try String(contentsOf: Self.directory.appendingPathComponent("seeds.py"), encoding: .utf8)
+        let line = try #require(script.split(separator: "\n").first { $0.hasPrefix("LINK_TYPES = [") })
+        let listed = line.drop { $0 != "[" }.dropFirst().prefix { $0 != "]" }
+            .split(separator: ",").compactMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
+        #expect(listed == LinkType.allCases.map(\.rawValue))
     }
 
     @Test("each target's kept inputs run clean", arguments: FuzzTarget.allCases)
