@@ -60,6 +60,7 @@ struct LiveLoop: Sendable {
             maxConnections: options.tracker.maxConnections))])
         var tracker = options.tracker
         tracker.maxConnections = max(1, tracker.maxConnections / handles.count)
+        if tracker.portExhaustion != nil { tracker.ephemeralPortRange = PortRangeFile.read() }
         let shards = handles.enumerated().map { index, handle in
             let shard = Shard(index: index, count: handles.count)
             return CaptureShard(handle: handle, shard: shard, pipeline: Pipeline(
