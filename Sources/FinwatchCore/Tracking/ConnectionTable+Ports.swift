@@ -32,12 +32,7 @@ extension ConnectionTable {
             if let new { ports.byPort[base + new.ordinal] += 1 }
         }
         guard side == .orig, ports.use != nil else { return nil }
-        let destination = origIsA
-            ? EphemeralPortUse.Destination(localHigh: key.aHigh, localLow: key.aLow, remoteHigh: key.bHigh,
-                                           remoteLow: key.bLow, remotePort: key.bPort, isIPv6: key.isIPv6)
-            : EphemeralPortUse.Destination(localHigh: key.bHigh, localLow: key.bLow, remoteHigh: key.aHigh,
-                                           remoteLow: key.aLow, remotePort: key.aPort, isIPv6: key.isIPv6)
-        return ports.use!.openerMoved(destination, from: old, to: new)
+        return ports.use!.openerMoved(EphemeralPortUse.Destination(key, origIsA: origIsA), from: old, to: new)
     }
 
     /// A new connection in `slot` counted with its first states; a warning becomes an anomaly of

@@ -72,6 +72,14 @@ package struct EphemeralPortUse: Sendable {
         var remoteLow: UInt64
         var remotePort: UInt16
         var isIPv6: Bool
+
+        /// Where the connection keyed `key` goes: from orig's address to resp's address and port.
+        init(_ key: FlowKey, origIsA: Bool) {
+            (localHigh, localLow, remoteHigh, remoteLow, remotePort) = origIsA
+                ? (key.aHigh, key.aLow, key.bHigh, key.bLow, key.bPort)
+                : (key.bHigh, key.bLow, key.aHigh, key.aLow, key.aPort)
+            isIPv6 = key.isIPv6
+        }
     }
 
     struct Tally: Sendable {
@@ -110,8 +118,10 @@ package struct EphemeralPortUse: Sendable {
         return Int(most)
     }
 
-    /// Ports held toward `destination` now (tests, and the figures of a warning).
-    func held(_ destination: Destination) -> Int { Int(destinations[destination]?.held ?? 0) }
+    /// Ports held, and of them in TIME_WAIT, per destination now (the tests' view).
+    var heldByDestination: [Destination: (held: Int, timeWait: Int)] {
+        destinations.mapValues { (Int($0.held), Int($0.timeWait)) }
+    }
 
     /// The opener moved from `old` to `new` (nil: the connection was not tracked before, or is not
     /// any more). Returns the warning when this move made the destination reach the threshold.
