@@ -80,6 +80,14 @@ package struct EphemeralPortUse: Sendable {
                 : (key.bHigh, key.bLow, key.aHigh, key.aLow, key.aPort)
             isIPv6 = key.isIPv6
         }
+
+        /// One word into the hasher, not six: the table does this on every connection's start,
+        /// TIME_WAIT and end, and SipHash's cost grows with the bytes given to it.
+        func hash(into hasher: inout Hasher) {
+            let local = (localLow &* 0x9E37_79B9_7F4A_7C15) ^ localHigh
+            let remote = (remoteLow &* 0xBF58_476D_1CE4_E5B9) ^ (remoteHigh >> 7 | remoteHigh << 57)
+            hasher.combine(local ^ (remote >> 32 | remote << 32) ^ UInt64(remotePort) << 1 ^ (isIPv6 ? 1 : 0))
+        }
     }
 
     struct Tally: Sendable {
@@ -130,7 +138,15 @@ package struct EphemeralPortUse: Sendable {
         let heldDelta = Int32(Self.holds(new)) - Int32(Self.holds(old))
         let timeWaitDelta = Int32(new == .timeWait ? 1 : 0) - Int32(old == .timeWait ? 1 : 0)
         guard heldDelta != 0 || timeWaitDelta != 0 else { return nil }
-        var tally = destinations[destination] ?? Tally()
+        // Changed in place: one hash of the key, a second only when the entry goes.
+        let (warning, emptied) = Self.apply(heldDelta, timeWaitDelta, to: &destinations[destination, default: Tally()],
+                                            limit: limit, range: range)
+        if emptied { destinations.removeValue(forKey: destination) }
+        return warning
+    }
+
+    private static func apply(_ heldDelta: Int32, _ timeWaitDelta: Int32, to tally: inout Tally, limit: Int?,
+                              range: EphemeralPortRange?) -> (PortExhaustion?, emptied: Bool) {
         tally.held += heldDelta
         tally.timeWait += timeWaitDelta
         var warning: PortExhaustion?
@@ -138,16 +154,11 @@ package struct EphemeralPortUse: Sendable {
             if heldDelta > 0 && !tally.warned && Int(tally.held) >= limit {
                 tally.warned = true
                 warning = PortExhaustion(held: Int(tally.held), timeWait: Int(tally.timeWait), threshold: limit, range: range)
-            } else if tally.warned && Int(tally.held) < Self.rearmLevel(limit) {
+            } else if tally.warned && Int(tally.held) < rearmLevel(limit) {
                 tally.warned = false
             }
         }
-        if tally.held <= 0 {
-            destinations[destination] = nil
-        } else {
-            destinations[destination] = tally
-        }
-        return warning
+        return (warning, tally.held <= 0)
     }
 
     /// Below this many held ports a destination that warned may warn again: a count hovering at
