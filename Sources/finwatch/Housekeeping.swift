@@ -25,13 +25,15 @@ final class Housekeeping {
     private var portRange: EphemeralPortRange?
     private var nextPortRangeRead: Int64 = 0
 
-    init(loop: LiveLoop, shards: [CaptureShard], output: EventStream, readyStatus: String, started: Timestamp) {
+    /// `portRange`: the range the trackers were made with, so a change since is handed on.
+    init(loop: LiveLoop, shards: [CaptureShard], output: EventStream, readyStatus: String, started: Timestamp,
+         portRange: EphemeralPortRange? = nil) {
         self.loop = loop
         self.shards = shards
         self.output = output
         self.readyStatus = readyStatus
         reports = ReportBoard(count: shards.count)
-        portRange = loop.options.tracker.portExhaustion == nil ? nil : PortRangeFile.read()
+        self.portRange = portRange
         watchdogEvery = loop.notifier.watchdogPingInterval.map(Self.nanoseconds)
         nextStats = started.adding(nanoseconds: loop.options.statsInterval)
     }

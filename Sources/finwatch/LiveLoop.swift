@@ -79,7 +79,8 @@ struct LiveLoop: Sendable {
         let readyStatus = "READY=1\nSTATUS=capturing on \(options.source.name)"
         notifier.notify(readyStatus)
 
-        let housekeeping = Housekeeping(loop: self, shards: shards, output: output, readyStatus: readyStatus, started: started)
+        let housekeeping = Housekeeping(loop: self, shards: shards, output: output, readyStatus: readyStatus, started: started,
+                                        portRange: tracker.ephemeralPortRange)
         while !stopping.wait(milliseconds: Self.housekeepingMilliseconds) && !output.readerGone {
             housekeeping.tick()
         }
