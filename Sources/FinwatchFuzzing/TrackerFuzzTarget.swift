@@ -18,6 +18,10 @@ package enum TrackerFuzzTarget {
         configuration.idleTimeoutHandshake = 20_000_000_000
         configuration.idleTimeoutEstablished = 40_000_000_000
         configuration.idleTimeoutHalfClosed = 30_000_000_000
+        // The port tallies ride along (a label for the scripts' low ports, a warning at 2 held).
+        configuration.metricsPorts = PortBreakdown(ports: [80, 443])
+        configuration.portExhaustion = .count(2)
+        configuration.ephemeralPortRange = EphemeralPortRange(low: 1024, high: 65535)
         return configuration
     }
 
@@ -38,6 +42,8 @@ package enum TrackerFuzzTarget {
             for event in events { inspect(event); checker.check(event, step: step) }
             events.removeAll(keepingCapacity: true)
             checker.checkTable(count: table.count, counts: table.endpointCounts(), step: step)
+            checker.checkPorts(table.endpointCountsByPort(), counts: table.endpointCounts(),
+                               held: table.ephemeralPortUse()?.busiest, tracked: table.count, step: step)
         }
         for item in script.steps {
             // Batches of up to four, as the capture stage hands them over.
@@ -58,6 +64,7 @@ package enum TrackerFuzzTarget {
         table.finish(at: Timestamp(nanoseconds: end + 1), reason: "end_of_input", into: &events)
         check()
         if table.count != 0 { checker.fail("after finish: \(table.count) connections still tracked") }
+        if let held = table.ephemeralPortUse()?.busiest, held != 0 { checker.fail("after finish: \(held) ports still held") }
         checker.checkEveryConnectionClosed()
         return checker.failures
     }
@@ -117,6 +124,19 @@ package struct InvariantChecker {
         let total = counts.values.reduce(0, +)
         if total != 2 * count { fail("step \(step): state counts sum to \(total) for \(count) connections") }
         if counts.values.contains(where: { $0 < 0 }) { fail("step \(step): a negative state count \(counts)") }
+    }
+
+    /// The endpoints by port add up to the state counts; no destination holds more ports than
+    /// there are connections, nor fewer than none.
+    package mutating func checkPorts(_ byPort: [String: [EndpointState: Int]]?, counts: [EndpointState: Int],
+                                     held: Int?, tracked: Int, step: Int) {
+        if let byPort {
+            for state in EndpointState.allCases {
+                let sum = byPort.values.reduce(0) { $0 + ($1[state] ?? 0) }
+                if sum != counts[state] ?? 0 { fail("step \(step): \(state) by port sums to \(sum), not \(counts[state] ?? 0)") }
+            }
+        }
+        if let held, held < 0 || held > tracked { fail("step \(step): \(held) ports held by \(tracked) connections") }
     }
 
     /// uids are given in order from C1: every one up to the highest seen has its record.

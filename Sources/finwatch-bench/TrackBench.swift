@@ -13,12 +13,13 @@ enum TrackBench {
         var nanosecondsPerPacket: Double { (seconds.min() ?? 0) * 1e9 / Double(max(packets, 1)) }
     }
 
-    static func run(path: String, runs: Int, batchSize: Int = 4096) throws(BenchError) -> Result {
+    static func run(path: String, runs: Int, configuration: TrackerConfiguration = TrackerConfiguration(),
+                    batchSize: Int = 4096) throws(BenchError) -> Result {
         let batches = try load(path: path, batchSize: batchSize)
         let packets = batches.reduce(0) { $0 + $1.segments.count }
         var result = Result(packets: packets, events: 0, seconds: [])
         for _ in 0..<runs {
-            var table = ConnectionTable(configuration: TrackerConfiguration())
+            var table = ConnectionTable(configuration: configuration)
             var events: [Event] = []
             events.reserveCapacity(8192)
             var count = 0

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import FinwatchCore
 
 // finwatch-bench: the benchmark's tools. `Benchmarks/run.sh` (make bench) drives them; see
 // docs/benchmark.md. Output lines are `key=value` pairs so the script can read them.
@@ -14,7 +15,7 @@ usage: finwatch-bench generate --out FILE [--packets N] [--connections N] [--see
        finwatch-bench measure -- COMMAND [ARGUMENT ...]
        finwatch-bench inject FILE --interface IFACE [--rate FRAMES_PER_SECOND]
        finwatch-bench encode [--count N]
-       finwatch-bench track FILE [--runs N]
+       finwatch-bench track FILE [--runs N] [--port-exhaustion COUNT] [--metrics-ports P,P,...]
        finwatch-bench flood --out FILE [--flows N] [--flags syn|fin]
 """
 
@@ -134,7 +135,22 @@ func main() throws(BenchError) {
         guard let path = positional.first else { throw .usage("track needs a FILE\n\(usage)") }
         // --runs 0 loads the file and tracks nothing: what callgrind subtracts to count the tracker alone.
         let runs = named["runs"] == "0" ? 0 : try number(named, "runs", default: 3) as Int
-        let result = try TrackBench.run(path: path, runs: runs)
+        var configuration = TrackerConfiguration()
+        // What the live defaults add (port exhaustion watched against Linux's default range) and
+        // the opt-in port label, measured against the offline configuration.
+        if let count = named["port-exhaustion"] {
+            guard let count = Int(count), count > 0 else { throw .usage("--port-exhaustion must be a positive count") }
+            configuration.portExhaustion = .count(count)
+            configuration.ephemeralPortRange = EphemeralPortRange(low: 32768, high: 60999)
+        }
+        if let ports = named["metrics-ports"] {
+            do throws(PortBreakdown.Problem) {
+                configuration.metricsPorts = try PortBreakdown(parsing: ports)
+            } catch {
+                throw .usage("--metrics-ports \(error.message)")
+            }
+        }
+        let result = try TrackBench.run(path: path, runs: runs, configuration: configuration)
         print("packets=\(result.packets) events=\(result.events)",
               "seconds=\(result.seconds.map { formatted($0, decimals: 4) }.joined(separator: ","))",
               "ns_per_packet=\(Int(result.nanosecondsPerPacket))")

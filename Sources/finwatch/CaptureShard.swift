@@ -71,6 +71,9 @@ final class CaptureShard: @unchecked Sendable {
     /// The table's counts now, on the tracker's queue (returns at once).
     func report(_ deliver: @escaping @Sendable (TableReport) -> Void) { pipeline.report(deliver) }
 
+    /// The local port range changed: the tracker warns against the new one from now on.
+    func setEphemeralPortRange(_ range: EphemeralPortRange?) { pipeline.setEphemeralPortRange(range) }
+
     private func loop() {
         var nextTick: Int64 = 0
         var lastDrops = CaptureStatistics()

@@ -58,6 +58,14 @@ struct Finwatch: AsyncParsableCommand {
                                valueName: "N|auto"))
     var workers: String?
 
+    @Option(help: ArgumentHelp("Add a port label to the alert and endpoint metrics for these ports (at most 32); others count as \"other\".",
+                               valueName: "P,P,..."))
+    var metricsPorts: String?
+
+    @Option(help: ArgumentHelp("Live: warn when connections to one remote address and port hold this much of the local port range: a fraction (0.8, 80%), a count, or off (default 0.8).",
+                               valueName: "F|N|off"))
+    var portExhaustionThreshold: String?
+
     /// The flags checked and converted. Every problem is a `FinwatchError.usage` naming the flag.
     func runOptions() throws(FinwatchError) -> RunOptions {
         if let read, let interface {
@@ -78,6 +86,13 @@ struct Finwatch: AsyncParsableCommand {
             }
             tracker.maxConnections = maxConnections
         }
+        if let metricsPorts { tracker.metricsPorts = try RunOptions.metricsPorts(metricsPorts) }
+        if let text = portExhaustionThreshold {
+            if read != nil { throw .usage("--port-exhaustion-threshold applies to live capture, not --read (the host's port range says nothing of a file's)") }
+            tracker.portExhaustion = try RunOptions.portExhaustionThreshold(text)
+        } else if read == nil {
+            tracker.portExhaustion = .default
+        }
         let statsInterval = try RunOptions.duration(statsInterval, flag: "--stats-interval")
         let source: CaptureSource = if let read {
             .file(path: read)
@@ -97,6 +112,7 @@ struct Finwatch: AsyncParsableCommand {
             options.workers = try RunOptions.workers(workers, cores: FoundationEssentials.ProcessInfo.processInfo.activeProcessorCount,
                                                      offline: read != nil)
         }
+        options.tracker.portExhaustionShards = options.workers
         return options
     }
 

@@ -8,7 +8,9 @@ import Synchronization
 ///
 /// Labels come only from enums' raw values: `close` (CloseKind), `active_closer` (ActiveCloser, or
 /// `none` when nobody sent a FIN: JSON's `null`), `anomaly` (Anomaly), `alert` (AlertKind),
-/// `state` (EndpointState), `result`, `where`. Never an address, port or uid.
+/// `state` (EndpointState), `result`, `where`; with `--metrics-ports`, `port` on the alert and endpoint
+/// gauges, from the bounded list (PortBreakdown: at most 32 ports and `other`). Never an address,
+/// an unlisted port or a uid.
 final class FinwatchMetrics: Sendable {
     /// Histogram buckets suited to teardown: a loopback close takes microseconds to a millisecond,
     /// a WAN close tens of milliseconds, a stuck CLOSE_WAIT minutes to hours.
@@ -44,11 +46,25 @@ final class FinwatchMetrics: Sendable {
         var uid: String
         var side: Side
         var alert: AlertKind
+        /// The `--metrics-ports` bucket (0 without the flag): one gauge per alert and bucket.
+        var bucket: Int
+    }
+
+    /// One `finwatch_alerts_firing` series: the alert, and its port bucket (0 without --metrics-ports).
+    private struct AlertSeries: Hashable {
+        var alert: AlertKind
+        var bucket: Int
+    }
+
+    /// One `finwatch_endpoints` series: the state, and its port label (nil without --metrics-ports).
+    private struct EndpointSeries: Hashable {
+        var state: EndpointState
+        var port: String?
     }
 
     private struct Totals {
         var firing: Set<FiringAlert> = []
-        var firingCount: [AlertKind: Int] = [:]
+        var firingCount: [AlertSeries: Int] = [:]
         var kernelDrops: UInt64?
         var interfaceDrops: UInt64?
         var evictions: UInt64?
@@ -56,8 +72,11 @@ final class FinwatchMetrics: Sendable {
 
     private let closes: [CloseKey: Prometheus.Counter]
     private let anomalies: [Anomaly: Prometheus.Counter]
-    private let alertsFiring: [AlertKind: Prometheus.Gauge]
-    private let endpointGauges: [EndpointState: Prometheus.Gauge]
+    private let alertsFiring: [AlertSeries: Prometheus.Gauge]
+    private let endpointGauges: [EndpointSeries: Prometheus.Gauge]
+    private let ports: PortBreakdown?
+    private let ephemeralPortsUsed: Prometheus.Gauge
+    private let ephemeralPortsAvailable: Prometheus.Gauge
     private let closeWaitSeconds: DurationHistogram
     private let teardownSeconds: DurationHistogram
     private let packetsSeen: Prometheus.Counter
@@ -101,6 +120,14 @@ final class FinwatchMetrics: Sendable {
         static var evictions: MetricNameDescriptor {
             family("finwatch_evictions", "total", "Connections evicted because the table was full (--max-connections).")
         }
+        static var ephemeralPortsUsed: MetricNameDescriptor {
+            family("finwatch_ephemeral_ports_used", "",
+                   "Local ports held toward the busiest remote address and port from one local address: connections open or in TIME_WAIT.")
+        }
+        static var ephemeralPortsAvailable: MetricNameDescriptor {
+            family("finwatch_ephemeral_ports_available", "",
+                   "Size of the local ephemeral port range (net.ipv4.ip_local_port_range, read live); 0 when unknown.")
+        }
         static var buildInfo: MetricNameDescriptor {
             family("finwatch_build_info", "", "The running finwatch's version, as a label; always 1.")
         }
@@ -112,7 +139,9 @@ final class FinwatchMetrics: Sendable {
 
     /// Makes every metric now, on `factory`'s registry with its histogram buckets, so a scrape
     /// shows each series at 0 (with its HELP line) before anything happens.
-    init(factory: PrometheusMetricsFactory, version: String = FinwatchMetrics.unknownVersion) {
+    /// With `ports` (--metrics-ports), the alert and endpoint gauges carry a `port` label: one
+    /// series per listed port and `other`, instead of one in all.
+    init(factory: PrometheusMetricsFactory, version: String = FinwatchMetrics.unknownVersion, ports: PortBreakdown? = nil) {
         let registry = factory.registry
         var closes: [CloseKey: Prometheus.Counter] = [:]
         for close in CloseKind.allCases {
@@ -126,12 +155,35 @@ final class FinwatchMetrics: Sendable {
         anomalies = Dictionary(uniqueKeysWithValues: Anomaly.allCases.map {
             ($0, registry.makeCounter(descriptor: Family.anomalies, labels: [("anomaly", $0.rawValue)]))
         })
-        alertsFiring = Dictionary(uniqueKeysWithValues: AlertKind.allCases.map {
-            ($0, registry.makeGauge(descriptor: Family.alertsFiring, labels: [("alert", $0.rawValue)]))
-        })
-        endpointGauges = Dictionary(uniqueKeysWithValues: EndpointState.allCases.map {
-            ($0, registry.makeGauge(descriptor: Family.endpoints, labels: [("state", $0.rawValue)]))
-        })
+        self.ports = ports
+        var alertsFiring: [AlertSeries: Prometheus.Gauge] = [:]
+        var endpointGauges: [EndpointSeries: Prometheus.Gauge] = [:]
+        for alert in AlertKind.allCases {
+            if let ports {
+                for (bucket, port) in ports.labels.enumerated() {
+                    alertsFiring[AlertSeries(alert: alert, bucket: bucket)] = registry.makeGauge(
+                        descriptor: Family.alertsFiring, labels: [("alert", alert.rawValue), ("port", port)])
+                }
+            } else {
+                alertsFiring[AlertSeries(alert: alert, bucket: 0)] = registry.makeGauge(
+                    descriptor: Family.alertsFiring, labels: [("alert", alert.rawValue)])
+            }
+        }
+        for state in EndpointState.allCases {
+            if let ports {
+                for port in ports.labels {
+                    endpointGauges[EndpointSeries(state: state, port: port)] = registry.makeGauge(
+                        descriptor: Family.endpoints, labels: [("state", state.rawValue), ("port", port)])
+                }
+            } else {
+                endpointGauges[EndpointSeries(state: state, port: nil)] = registry.makeGauge(
+                    descriptor: Family.endpoints, labels: [("state", state.rawValue)])
+            }
+        }
+        self.alertsFiring = alertsFiring
+        self.endpointGauges = endpointGauges
+        ephemeralPortsUsed = registry.makeGauge(descriptor: Family.ephemeralPortsUsed)
+        ephemeralPortsAvailable = registry.makeGauge(descriptor: Family.ephemeralPortsAvailable)
         func histogram(_ family: MetricNameDescriptor) -> DurationHistogram {
             registry.makeDurationHistogram(
                 descriptor: family,
@@ -155,6 +207,8 @@ final class FinwatchMetrics: Sendable {
         buildInfo.set(to: 1)
         for gauge in alertsFiring.values { gauge.set(to: 0) }
         for gauge in endpointGauges.values { gauge.set(to: 0) }
+        ephemeralPortsUsed.set(to: 0)
+        ephemeralPortsAvailable.set(to: 0)
     }
 
     /// The `version` label when the caller does not pass one.
@@ -174,18 +228,20 @@ final class FinwatchMetrics: Sendable {
             if let ns = record.durations.teardown, ns >= 0 { teardownSeconds.recordNanoseconds(ns) }
             forgetFiringAlerts(of: record)
         case .alert(let alert):
-            let key = FiringAlert(uid: alert.identity.uid, side: alert.side, alert: alert.alert)
+            let bucket = ports?.bucket(orig: alert.identity.orig.port, resp: alert.identity.resp.port) ?? 0
+            let key = FiringAlert(uid: alert.identity.uid, side: alert.side, alert: alert.alert, bucket: bucket)
+            let series = AlertSeries(alert: alert.alert, bucket: bucket)
             let count: Int? = totals.withLock { totals in
                 let changed = switch alert.status {
                 case .firing: totals.firing.insert(key).inserted
                 case .resolved: totals.firing.remove(key) != nil
                 }
                 guard changed else { return nil }
-                totals.firingCount[alert.alert, default: 0] += alert.status == .firing ? 1 : -1
-                return totals.firingCount[alert.alert, default: 0]
+                totals.firingCount[series, default: 0] += alert.status == .firing ? 1 : -1
+                return totals.firingCount[series, default: 0]
             }
             guard let count else { return }
-            alertsFiring[alert.alert]?.set(to: Double(count))
+            alertsFiring[series]?.set(to: Double(count))
             if alert.status == .firing { anomalies[alert.alert.anomaly]?.increment() }
         case .anomaly(let anomaly):
             anomalies[anomaly.anomaly]?.increment()
@@ -201,10 +257,10 @@ final class FinwatchMetrics: Sendable {
         let counts = totals.withLock { totals in
             let mine = totals.firing.filter { $0.uid == record.identity.uid }
             totals.firing.subtract(mine)
-            for key in mine { totals.firingCount[key.alert, default: 0] -= 1 }
+            for key in mine { totals.firingCount[AlertSeries(alert: key.alert, bucket: key.bucket), default: 0] -= 1 }
             return mine.isEmpty ? [:] : totals.firingCount
         }
-        for (alert, count) in counts { alertsFiring[alert]?.set(to: Double(count)) }
+        for (series, count) in counts { alertsFiring[series]?.set(to: Double(count)) }
     }
 
     /// Adds one batch's packet counts (called per batch, not per packet).
@@ -223,9 +279,19 @@ final class FinwatchMetrics: Sendable {
         if interface > 0 { dropsInterface.increment(by: Int64(clamping: interface)) }
     }
 
-    /// Tracked endpoints in each state now; a state missing from `counts` is 0.
-    func endpoints(_ counts: [EndpointState: Int]) {
-        for (state, gauge) in endpointGauges { gauge.set(to: Double(counts[state] ?? 0)) }
+    /// Tracked endpoints in each state now; a state missing from `counts` is 0. With
+    /// --metrics-ports the gauges are per port: `byPort` (label → state → count) sets them.
+    func endpoints(_ counts: [EndpointState: Int], byPort: [String: [EndpointState: Int]]? = nil) {
+        for (series, gauge) in endpointGauges {
+            let count = if let port = series.port { byPort?[port]?[series.state] ?? 0 } else { counts[series.state] ?? 0 }
+            gauge.set(to: Double(count))
+        }
+    }
+
+    /// The busiest destination's held local ports, and the range's size (0: unknown).
+    func ephemeralPorts(used: Int, available: Int) {
+        ephemeralPortsUsed.set(to: Double(used))
+        ephemeralPortsAvailable.set(to: Double(available))
     }
 
     /// Cumulative evictions; the counter moves by the difference.

@@ -22,15 +22,20 @@ final class Housekeeping {
     private var lastDrops = CaptureStatistics()
     private var dropsSinceWarning = false
     private let clock: LiveClock
+    /// The local port range as last read (port exhaustion watched only), and when to read it again.
+    private var portRange: EphemeralPortRange?
+    private var nextPortRangeRead: Int64 = 0
 
+    /// `portRange`: the range the trackers were made with, so a change since is handed on.
     init(loop: LiveLoop, shards: [CaptureShard], output: EventStream, readyStatus: String, started: Timestamp,
-         clock: LiveClock) {
+         clock: LiveClock, portRange: EphemeralPortRange? = nil) {
         self.clock = clock
         self.loop = loop
         self.shards = shards
         self.output = output
         self.readyStatus = readyStatus
         reports = ReportBoard(count: shards.count)
+        self.portRange = portRange
         watchdogEvery = loop.notifier.watchdogPingInterval.map(Self.nanoseconds)
         nextStats = started.adding(nanoseconds: loop.options.statsInterval)
     }
@@ -47,9 +52,11 @@ final class Housekeeping {
             shard.report { [reports] report in reports.set(index, report) }
         }
         if let metrics = loop.metrics {
-            metrics.endpoints(table.endpoints)
+            metrics.endpoints(table.endpoints, byPort: table.endpointsByPort)
             metrics.evictions(total: table.evictions)
+            metrics.ephemeralPorts(used: table.ephemeralPortsUsed, available: portRange?.size ?? 0)
         }
+        rereadPortRange(at: monotonic)
         noteDrops(capture)
 
         var stats = RunStats(time: now)
@@ -83,6 +90,20 @@ final class Housekeeping {
             loop.notifier.notify("WATCHDOG=1")
             lastWatchdog = monotonic
         }
+    }
+
+    /// The port range is a sysctl an operator may change while we run: read it once a second, and
+    /// hand a change to every tracker.
+    private func rereadPortRange(at monotonic: Int64) {
+        guard loop.options.tracker.portExhaustion != nil, monotonic >= nextPortRangeRead else { return }
+        nextPortRangeRead = monotonic + 1_000_000_000
+        let range = PortRangeFile.read()
+        guard range != portRange else { return }
+        loop.logger.notice("local port range changed", metadata: [
+            "ports.range": "\(range.map { "\($0.low)-\($0.high)" } ?? "unreadable")",
+        ])
+        portRange = range
+        for shard in shards { shard.setEphemeralPortRange(range) }
     }
 
     /// The `stats` event, with the output's count as of its own place in the stream.

@@ -61,6 +61,7 @@ struct LiveLoop: Sendable {
             maxConnections: options.tracker.maxConnections))])
         var tracker = options.tracker
         tracker.maxConnections = max(1, tracker.maxConnections / handles.count)
+        if tracker.portExhaustion != nil { tracker.ephemeralPortRange = PortRangeFile.read() }
         let shards = handles.enumerated().map { index, handle in
             let shard = Shard(index: index, count: handles.count)
             return CaptureShard(handle: handle, shard: shard, pipeline: Pipeline(
@@ -80,7 +81,7 @@ struct LiveLoop: Sendable {
         notifier.notify(readyStatus)
 
         let housekeeping = Housekeeping(loop: self, shards: shards, output: output, readyStatus: readyStatus, started: started,
-                                        clock: clock)
+                                        clock: clock, portRange: tracker.ephemeralPortRange)
         while !stopping.wait(milliseconds: Self.housekeepingMilliseconds) && !output.readerGone {
             housekeeping.tick()
         }

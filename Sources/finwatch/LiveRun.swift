@@ -38,7 +38,7 @@ struct LiveRun {
             let registry = PrometheusCollectorRegistry()
             let factory = FinwatchMetrics.prometheusFactory(registry: registry)
             MetricsSystem.bootstrap(factory)
-            metrics = FinwatchMetrics(factory: factory, version: finwatchVersion)
+            metrics = FinwatchMetrics(factory: factory, version: finwatchVersion, ports: options.tracker.metricsPorts)
             endpoint = MetricsEndpoint(host: listen.host, port: listen.port, state: state, registry: registry,
                                       processLookup: processLookup)
         }

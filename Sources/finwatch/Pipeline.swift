@@ -117,6 +117,11 @@ final class Pipeline {
         tracker.finish(at: time, reason: reason)
     }
 
+    /// The local port range changed (read live by the housekeeping).
+    func setEphemeralPortRange(_ range: EphemeralPortRange?) {
+        tracker.async { $0.table.setEphemeralPortRange(range) }
+    }
+
     /// libpcap dropped packets: connections tracked now may be missing segments.
     func noteCaptureDrops() { tracker.async { $0.table.noteCaptureDrops() } }
 
@@ -163,6 +168,10 @@ final class Pipeline {
 struct TableReport: Sendable {
     var halfClosed: [ConnectionSnapshot] = []
     var endpoints: [EndpointState: Int] = [:]
+    /// With --metrics-ports: endpoints by port label and state.
+    var endpointsByPort: [String: [EndpointState: Int]]?
+    /// The local ports held toward this tracker's busiest destination (port exhaustion watched).
+    var ephemeralPortsUsed = 0
     var tracked = 0
     var duplicates: UInt64 = 0
     var evictions: UInt64 = 0
@@ -177,6 +186,8 @@ struct TableReport: Sendable {
             }
         }
         endpoints = table.endpointCounts()
+        endpointsByPort = table.endpointCountsByPort()
+        ephemeralPortsUsed = table.ephemeralPortUse()?.busiest ?? 0
         tracked = table.count
         duplicates = table.duplicates
         evictions = table.evictions
@@ -188,6 +199,11 @@ struct TableReport: Sendable {
         for report in reports {
             total.halfClosed += report.halfClosed
             total.endpoints.merge(report.endpoints, uniquingKeysWith: +)
+            if let byPort = report.endpointsByPort {
+                total.endpointsByPort = (total.endpointsByPort ?? [:]).merging(byPort) { $0.merging($1, uniquingKeysWith: +) }
+            }
+            // Shards split one destination's connections between them: their busiest add up.
+            total.ephemeralPortsUsed += report.ephemeralPortsUsed
             total.tracked += report.tracked
             total.duplicates += report.duplicates
             total.evictions += report.evictions

@@ -60,6 +60,35 @@ struct RunOptions: Sendable, Equatable {
         return count
     }
 
+    /// `--metrics-ports 443,5432,…`: at most `PortBreakdown.maximumPorts` distinct ports 1-65535.
+    static func metricsPorts(_ text: String) throws(FinwatchError) -> PortBreakdown {
+        do throws(PortBreakdown.Problem) {
+            return try PortBreakdown(parsing: text)
+        } catch {
+            throw .usage("--metrics-ports \(error.message)")
+        }
+    }
+
+    /// `--port-exhaustion-threshold`: a fraction of the ephemeral range (`0.8`, `80%`), a count of
+    /// ports (`20000`), or `off`. nil for off.
+    static func portExhaustionThreshold(_ text: String) throws(FinwatchError) -> PortExhaustionThreshold? {
+        let problem = FinwatchError.usage(
+            "--port-exhaustion-threshold must be a fraction of the port range (0.8 or 80%), a count of ports (20000) or off, got \"\(text)\"")
+        if text == "off" { return nil }
+        let isNumber = !text.isEmpty && text.utf8.allSatisfy { (0x30...0x39).contains($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }
+        guard isNumber else { throw problem }
+        if text.hasSuffix("%") {
+            guard let percent = Double(text.dropLast()), percent > 0, percent <= 100 else { throw problem }
+            return .fraction(percent / 100)
+        }
+        if text.contains(".") {
+            guard let fraction = Double(text), fraction > 0, fraction <= 1 else { throw problem }
+            return .fraction(fraction)
+        }
+        guard let count = Int(text), (1...65535).contains(count) else { throw problem }
+        return .count(count)
+    }
+
     /// `ADDR:PORT` with an IPv4 or bracketed IPv6 literal and a port 1-65535.
     static func listenAddress(_ text: String) throws(FinwatchError) -> ListenAddress {
         let problem = FinwatchError.usage("--listen must be ADDR:PORT such as 127.0.0.1:9465 or [::1]:9465, got \"\(text)\"")

@@ -132,3 +132,21 @@ def test_liveAlertNamingAPod_isValidStrictly():
             '"pod":{"namespace":"payments","name":"api-7c9f8d6b5-x2kqz"}}}')
     assert errors(line) == []
     assert errors(line.replace('"namespace":"payments",', ""), strict=False)
+
+
+PORT_EXHAUSTION = ('{"type":"anomaly","ts":"2026-12-03T17:34:02.924275Z","uid":"C40","community_id":"1:Cjc9uvDMh8AdthrSKxQ5pkDiUjs=",'
+                   '"orig":{"ip":"127.0.0.1","port":40029},"resp":{"ip":"127.0.0.1","port":5432},"handshake_seen":true,'
+                   '"anomaly":"port_exhaustion","side":"orig","count":40,"time_wait":39,"threshold":40,'
+                   '"port_range":{"low":40000,"high":40049}}')
+
+
+def test_portExhaustion_isValidStrictly_andNeedsItsFigures():
+    """The live line Tests/faults/test_port_exhaustion.py gets (one run, verbatim)."""
+    assert errors(PORT_EXHAUSTION) == []
+    event = json.loads(PORT_EXHAUSTION)
+    for field in ("time_wait", "threshold", "port_range", "count", "side"):
+        broken = {k: v for k, v in event.items() if k != field}
+        assert errors(json.dumps(broken), strict=False), f"accepted without {field}"
+    assert errors(json.dumps({**event, "side": "resp"}), strict=False)
+    assert errors(json.dumps({**event, "port_range": {"low": 40000}}), strict=False)
+    assert errors(json.dumps({**event, "port_range": {"low": 0, "high": 70000}}), strict=False)

@@ -47,7 +47,7 @@ import Testing
     func prometheusRules_passPromtoolCheck() throws {
         let result = try #require(try Self.run("promtool", ["check", "rules", "prometheus/finwatch-alerts.yml"]))
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.contains("SUCCESS: 6 rules found"))
+        #expect(result.output.contains("SUCCESS: 7 rules found"))
     }
 
     @Test(.disabled(if: DeployTests.promtoolMissing, "promtool not installed (Debian package `prometheus`): rules not unit-tested"))
@@ -61,7 +61,7 @@ import Testing
         let text = try String(contentsOf: Self.deploy.appendingPathComponent("prometheus/finwatch-alerts.yml"), encoding: .utf8)
         for needle in [#"alert="close_wait_lingering""#, #"alert="fin_wait_2_lingering""#, #"alert="last_ack_lingering""#,
                        #"finwatch_closes_total{close=~"reset.*"}"#, "finwatch_capture_drops_total", #"up{job="finwatch"} == 0"#,
-                       "for: 5m"] {
+                       "for: 5m", "finwatch_ephemeral_ports_used"] {
             #expect(text.contains(needle), "missing \(needle)")
         }
     }

@@ -98,6 +98,27 @@ import Testing
                           mentioning: "--close-wait-threshold must be positive, got \"0s\"")
     }
 
+    @Test("a bad --metrics-ports list: 64 and one line naming the problem", arguments: [
+        ("443,https", "--metrics-ports takes ports 1-65535 separated by commas, got \"https\""),
+        ("0", "got \"0\""),
+        ("443,443", "--metrics-ports lists port 443 twice"),
+        ((1...33).map(String.init).joined(separator: ","), "--metrics-ports lists 33 ports, at most 32"),
+        ("", "--metrics-ports must list at least one port"),
+    ])
+    func badMetricsPorts_64(list: String, fragment: String) throws {
+        try expectFailure(["--read", "x.pcap", "--metrics-ports", list], status: 64, mentioning: fragment)
+        try expectFailure(["--no-listen", "--metrics-ports", list], status: 64, mentioning: fragment)
+    }
+
+    @Test func badPortExhaustionThreshold_64() throws {
+        for text in ["0", "1.5", "0%", "lots", "3x", "65536", "1.2.3"] {
+            try expectFailure(["--no-listen", "--port-exhaustion-threshold", text], status: 64,
+                              mentioning: "--port-exhaustion-threshold must be a fraction of the port range (0.8 or 80%), a count of ports (20000) or off, got \"\(text)\"")
+        }
+        try expectFailure(["--read", "x.pcap", "--port-exhaustion-threshold", "0.5"], status: 64,
+                          mentioning: "--port-exhaustion-threshold applies to live capture, not --read")
+    }
+
     @Test func unknownFlag_64_oneLine() throws {
         try expectFailure(["--frobnicate"], status: 64, mentioning: "--frobnicate")
     }

@@ -63,7 +63,7 @@ enum MetricsFixture {
     @Test func everyFamily_hasOneHelpLineBeforeItsType() {
         let lines = text.split(separator: "\n")
         let families = lines.filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
-        #expect(families.count == 10)
+        #expect(families.count == 12)
         for (index, line) in lines.enumerated() where line.hasPrefix("# TYPE ") {
             let name = line.split(separator: " ")[2]
             #expect(index > 0 && lines[index - 1].hasPrefix("# HELP \(name) "), "no HELP right before \(line)")

@@ -16,7 +16,9 @@ import Testing
         #expect(options.source == .live(LiveCaptureOptions(interface: "any")))
         #expect(options.output == "-")
         #expect(options.filter == nil)
-        #expect(options.tracker == TrackerConfiguration())
+        var tracker = TrackerConfiguration()
+        tracker.portExhaustion = .fraction(0.8)   // live only: the host's port range is watched
+        #expect(options.tracker == tracker)
         #expect(options.statsInterval == 60 * DurationText.second)
         #expect(options.listen == RunOptions.ListenAddress(host: "127.0.0.1", port: 9465))
         guard case .live(let live) = options.source else { Issue.record("not live"); return }
@@ -34,6 +36,28 @@ import Testing
         #expect(try RunOptions.workers("4", cores: 6, offline: false) == 4)
         #expect(throws: FinwatchError.self) { try RunOptions.workers("7", cores: 6, offline: false) }
         #expect(throws: FinwatchError.self) { try RunOptions.workers("1", cores: 6, offline: true) }
+    }
+
+    @Test func metricsPorts_listBecomesTheBoundedBreakdown() throws {
+        #expect(try options([]).tracker.metricsPorts == nil)
+        #expect(try options(["--metrics-ports", "443,5432"]).tracker.metricsPorts?.labels == ["443", "5432", "other"])
+        // Offline nothing is served, but a bad list is still refused.
+        #expect(try options(["--read", "a.pcap", "--metrics-ports", "80"]).tracker.metricsPorts?.ports == [80])
+        #expect(throws: (any Error).self) { try options(["--read", "a.pcap", "--metrics-ports", "80,x"]) }
+    }
+
+    @Test("--port-exhaustion-threshold: a fraction, a percentage, a count or off", arguments: [
+        ("0.8", PortExhaustionThreshold?.some(.fraction(0.8))), ("80%", .fraction(0.8)), ("1", .count(1)),
+        ("20000", .count(20000)), ("1.0", .fraction(1)), ("off", nil),
+    ])
+    func portExhaustionThreshold(text: String, expected: PortExhaustionThreshold?) throws {
+        let options = try options(["--port-exhaustion-threshold", text])
+        #expect(options.tracker.portExhaustion == expected)
+    }
+
+    @Test func portExhaustion_watchedLiveOnly_sharedByTheWorkers() throws {
+        #expect(try options(["--read", "a.pcap"]).tracker.portExhaustion == nil)
+        #expect(try options(["--workers", "1"]).tracker.portExhaustionShards == 1)
     }
 
     @Test func everyFlag_isApplied() throws {

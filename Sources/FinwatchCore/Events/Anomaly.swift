@@ -14,6 +14,9 @@ package enum Anomaly: String, Sendable, Hashable, CaseIterable {
     case resetOutOfWindow = "reset_out_of_window"
     /// libpcap reported drops while this connection was tracked: its record may lack segments.
     case captureDrops = "capture_drops"
+    /// The local ports held toward one remote address and port (open plus TIME_WAIT) reached the
+    /// threshold set against the ephemeral port range: connect() there is about to fail.
+    case portExhaustion = "port_exhaustion"
 
     /// The cases in declaration order, made once (`allCases` builds a new array on each use).
     private static let ordered = allCases

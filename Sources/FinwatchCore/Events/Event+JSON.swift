@@ -191,7 +191,7 @@ extension AlertEvent {
 extension AnomalyEvent {
     var maximumJSONLength: Int {
         Widest.header + Widest.identity + 256 + Widest.milliseconds * (intervals.count + 1)
-            + (detail.map(JSONLine.escapedLength) ?? 0)
+            + (detail.map(JSONLine.escapedLength) ?? 0) + (portExhaustion == nil ? 0 : 128)
     }
 
     func write(to out: inout OutputSpan<UInt8>) {
@@ -204,6 +204,14 @@ extension AnomalyEvent {
         if let interval { out.raw(#","interval_ms":"#); out.milliseconds(interval) }
         if !intervals.isEmpty { out.raw(#","intervals_ms":"#); out.intervals(intervals) }
         if let detail { out.raw(#","detail":"#); out.string(detail) }
+        if let portExhaustion {
+            // `,"time_wait":…,"threshold":…,"port_range":{"low":…,"high":…}`: at most 95 bytes.
+            out.raw(#","time_wait":"#); out.int(portExhaustion.timeWait)
+            out.raw(#","threshold":"#); out.int(portExhaustion.threshold)
+            out.raw(#","port_range":{"low":"#); out.int(Int(portExhaustion.range.low))
+            out.raw(#","high":"#); out.int(Int(portExhaustion.range.high))
+            out.append(UInt8(ascii: "}"))
+        }
     }
 }
 

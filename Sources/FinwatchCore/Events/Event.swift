@@ -203,6 +203,8 @@ package struct AnomalyEvent: Sendable, Equatable {
     package var state: EndpointState?
     /// Free-text detail for people, never parsed by tools.
     package var detail: String?
+    /// `port_exhaustion`: the figures when the threshold was reached.
+    package var portExhaustion: PortExhaustion?
 
     package init(time: Timestamp, identity: ConnectionIdentity, anomaly: Anomaly, side: Side? = nil,
                  count: Int? = nil, interval: Int64? = nil, intervals: [Int64] = [], state: EndpointState? = nil,
@@ -216,6 +218,7 @@ package struct AnomalyEvent: Sendable, Equatable {
         self.intervals = intervals
         self.state = state
         self.detail = detail
+        portExhaustion = nil
     }
 }
 

@@ -64,6 +64,7 @@ extension ConnectionTable {
         index.removeAll()
         liveCount = 0
         for state in stateCounts.indices { stateCounts[state] = 0 }
+        tallyRemoveAll()
         timers = Timers()
     }
 

@@ -20,6 +20,7 @@ extension ConnectionTable {
                                        at time: Timestamp, into events: inout [Event]) {
         count(old, -1)
         count(new, +1)
+        tallyChanged(slot: slot, side: side, from: old, to: new)
         let firing = slots[slot].endpoints[side.index].alertFiring
         if firing, let alert = AlertKind(watching: old) {
             slots[slot].endpoints[side.index].alertFiring = false
@@ -95,6 +96,7 @@ extension ConnectionTable {
         indexRemove(.record(slot), hash: slots[slot].key.hashValue(seed: seed))
         count(slots[slot].orig.state, -1)
         count(slots[slot].resp.state, -1)
+        tallyRemoved(slots[slot].key, origIsA: slots[slot].origIsA, orig: slots[slot].orig.state, resp: slots[slot].resp.state)
         freeSlot(slot)
         liveCount -= 1
     }
@@ -114,6 +116,7 @@ extension ConnectionTable {
         indexRemove(.residue(r), hash: residues[r].key.hashValue(seed: seed))
         count(residues[r].states[0], -1)
         count(residues[r].states[1], -1)
+        tallyRemoved(residues[r].key, origIsA: residues[r].origIsA, orig: residues[r].states[0], resp: residues[r].states[1])
         residues[r].isLive = false
         freeResidues.append(UInt32(r))
         liveCount -= 1

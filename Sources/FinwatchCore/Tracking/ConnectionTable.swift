@@ -29,6 +29,8 @@ package struct ConnectionTable: ~Copyable {
     var nextUID: UInt64 = 1
     let seed: UInt64
     var stateCounts = [Int](repeating: 0, count: EndpointState.allCases.count)
+    /// Endpoints by --metrics-ports label, local ports held per destination: opt-in, beside stateCounts.
+    var ports: PortTally
 
     /// Alerts, residues' ends and idle timeouts, one queue per kind.
     var timers = Timers()
@@ -53,6 +55,7 @@ package struct ConnectionTable: ~Copyable {
         residues.reserveCapacity(reserved)
         teardowns.reserve(reserved)
         index = FlowIndex(maxConnections: configuration.maxConnections)
+        ports = PortTally(configuration: configuration)
     }
 
     /// Tracked connections now, TIME_WAIT residues included.
@@ -202,6 +205,7 @@ package struct ConnectionTable: ~Copyable {
         indexInsert(.record(slot), hash: hash)
         count(slots[slot].orig.state, +1)
         count(slots[slot].resp.state, +1)
+        tallyStarted(slot: slot, at: segment.timestamp, into: &events)
         schedule(idleTimerFor: slot, at: segment.timestamp)
 
         // The first segment goes through the same transitions as every other.

@@ -23,6 +23,15 @@ package struct TrackerConfiguration: Sendable, Equatable {
     /// window is a copy captured on another interface, not a retransmission (`any` sees one
     /// segment on a veth, a bridge and the uplink). Linux's minimum RTO is 200 ms.
     package var duplicateWindow: Int64 = 20 * DurationText.millisecond
+    /// `--metrics-ports`: endpoints are also counted by these service ports (nil: not at all).
+    package var metricsPorts: PortBreakdown?
+    /// Live: warn when the local ports held toward one destination reach this (nil: not watched;
+    /// offline there is no host whose port range applies).
+    package var portExhaustion: PortExhaustionThreshold?
+    /// The trackers (`--workers`) sharing the destinations: each checks its share of the threshold.
+    package var portExhaustionShards = 1
+    /// The local port range when the run starts; the executable updates the table as it changes.
+    package var ephemeralPortRange: EphemeralPortRange?
 
     package init() {}
 

@@ -41,6 +41,10 @@ struct TableChaosTests {
         configuration.idleTimeoutHandshake = 20 * DurationText.second
         configuration.idleTimeoutEstablished = 40 * DurationText.second
         configuration.idleTimeoutHalfClosed = 30 * DurationText.second
+        // The port tallies ride along: they must follow the state counts through all of it.
+        configuration.metricsPorts = PortBreakdown(ports: [443])
+        configuration.portExhaustion = .count(1)   // each tuple has a client address of its own
+        configuration.ephemeralPortRange = EphemeralPortRange(low: 40_000, high: 40_039)
         var table = ConnectionTable(configuration: configuration, hashSeed: seed)
         var flows = [Flow](repeating: Flow(), count: Self.tuples)
         var events: [Event] = []
@@ -91,6 +95,17 @@ struct TableChaosTests {
                 fail("step \(step): state counts sum to \(counts.values.reduce(0, +)) for \(table.count) connections")
             }
             if counts.values.contains(where: { $0 < 0 }) { fail("step \(step): a negative state count \(counts)") }
+            if let byPort = table.endpointCountsByPort(), byPort["443"] != counts || byPort["other"]?.values.contains(where: { $0 != 0 }) != false {
+                fail("step \(step): counts by port \(byPort) are not the state counts \(counts)")
+            }
+            let truth = Self.heldPorts(table)
+            let tallied = table.ports.use?.heldByDestination ?? [:]
+            let agree = tallied.count == truth.count && tallied.allSatisfy { destination, tally in
+                truth[destination].map { $0.held == tally.held && $0.timeWait == tally.timeWait } ?? false
+            }
+            if !agree {
+                fail("step \(step): held ports \(tallied.values.map { $0 }) are not the table's \(truth.values.map { $0 })")
+            }
         }
 
         for step in 0..<30_000 {
@@ -164,6 +179,26 @@ struct TableChaosTests {
             #expect(seen[kind, default: 0] > 0, "seed \(seed): the mix never produced \(kind): \(seen)")
         }
         #expect(table.evictions > 0, "seed \(seed): the table never had to evict")
+        #expect(seen["anomaly portExhaustion", default: 0] > 0, "seed \(seed): no port exhaustion warning: \(seen)")
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+    }
+
+    /// The ports held per destination, counted afresh from every live record and residue: the
+    /// truth the incremental tally must equal.
+    static func heldPorts(_ table: borrowing ConnectionTable) -> [EphemeralPortUse.Destination: (held: Int, timeWait: Int)] {
+        var truth: [EphemeralPortUse.Destination: (held: Int, timeWait: Int)] = [:]
+        func add(_ key: FlowKey, _ origIsA: Bool, _ orig: EndpointState) {
+            guard orig != .closed else { return }
+            let destination = EphemeralPortUse.Destination(key, origIsA: origIsA)
+            let now = truth[destination] ?? (0, 0)
+            truth[destination] = (now.held + 1, now.timeWait + (orig == .timeWait ? 1 : 0))
+        }
+        for slot in table.slots.indices where table.slots[slot].isLive {
+            add(table.slots[slot].key, table.slots[slot].origIsA, table.slots[slot].orig.state)
+        }
+        for r in table.residues.indices where table.residues[r].isLive {
+            add(table.residues[r].key, table.residues[r].origIsA, table.residues[r].states[0])
+        }
+        return truth
     }
 }
