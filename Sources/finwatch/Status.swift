@@ -183,13 +183,32 @@ struct HTTPResponseBytes {
         }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
+        var expected: Int?
         while bytes.count < 64 << 20 {
             let count = recv(descriptor, &chunk, chunk.count, 0)
             if count < 0 { if errno == EINTR { continue }; throw .io(errno) }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])
+            // Done once Content-Length's bytes are in: the server's close can come a few hundred
+            // ms after its last byte, and `status` must not wait for it.
+            if expected == nil { expected = completeLength(bytes) }
+            if let expected, bytes.count >= expected { break }
         }
         return try parse(bytes)
+    }
+
+    /// The whole response's length once its head is in: by Content-Length, or past any size
+    /// when there is none (chunked, or a body to EOF); nil while the head is incomplete.
+    static func completeLength(_ bytes: [UInt8]) -> Int? {
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        guard let headEnd = bytes.firstRange(of: separator) else { return nil }
+        let head = String(decoding: bytes[..<headEnd.lowerBound], as: UTF8.self)
+        for line in head.split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == "content-length",
+                  let length = Int(line[line.index(after: colon)...].trimmingCharacters(in: " \t")) else { continue }
+            return headEnd.upperBound + length
+        }
+        return headEnd.upperBound + (1 << 40)   // no length: to EOF
     }
 
     /// Status line, headers, then a body by Content-Length, chunked, or to EOF.
