@@ -66,8 +66,11 @@ final class CaptureShard: @unchecked Sendable {
     /// Waits until the shard's thread has ended.
     func join() { done.wait() }
 
-    /// The table's counts now, on the tracker's queue (returns at once).
-    func report(_ deliver: @escaping @Sendable (TableReport) -> Void) { pipeline.report(deliver) }
+    /// The table's counts now (and its half-closed rows when `halfClosed`), on the tracker's
+    /// queue (returns at once).
+    func report(halfClosed: Bool, _ deliver: @escaping @Sendable (TableReport) -> Void) {
+        pipeline.report(halfClosed: halfClosed, deliver)
+    }
 
     private func loop() {
         var nextTick: Int64 = 0
