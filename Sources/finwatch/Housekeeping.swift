@@ -146,9 +146,6 @@ final class Housekeeping {
     }
 }
 
-/// Failed writes to --output, told to the operator on standard error: the first at once, then
-/// at most once per stats interval while they continue, and a summary at the end. Never per
-/// event: a full disk would otherwise flood the journal too.
 /// Each shard's latest table report, written on the trackers' queues; a report without rows
 /// leaves that shard's last rows in place.
 final class ReportBoard: Sendable {
@@ -182,6 +179,9 @@ final class ReportBoard: Sendable {
     }
 }
 
+/// Failed writes to --output, told to the operator on standard error: the first at once, then
+/// at most once per stats interval while they continue, and a summary at the end. Never per
+/// event: a full disk would otherwise flood the journal too.
 struct OutputProblemReport {
     private var reportedErrors: UInt64 = 0
     private var reportedDropped: UInt64 = 0
