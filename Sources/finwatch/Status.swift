@@ -71,15 +71,29 @@ struct Status: AsyncParsableCommand {
                 row.process?.unit ?? "-",
             ] + (pods ? [row.process?.pod.map { "\($0.namespace)/\($0.name)" } ?? "-"] : []))
         }
+        // Laid out into one buffer: thousands of rows of padded Strings joined twice cost more
+        // than reading the whole answer. Widths in Characters, counted once per cell.
+        let counts = rows.map { row in row.map(Self.width) }
         var widths = [Int](repeating: 0, count: rows[0].count)
-        for row in rows { for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) } }
-        for row in rows {
-            let cells = row.enumerated().map { column, cell in
-                column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
+        for row in counts { for (column, count) in row.enumerated() { widths[column] = max(widths[column], count) } }
+        var out: [UInt8] = []
+        out.reserveCapacity(rows.count * (widths.reduce(0, +) + 2 * widths.count) + 256)
+        for line in lines { out += line.utf8; out.append(UInt8(ascii: "\n")) }
+        for (row, rowCounts) in zip(rows, counts) {
+            for (column, cell) in row.enumerated() {
+                out += cell.utf8
+                if column < row.count - 1 {
+                    out += repeatElement(UInt8(ascii: " "), count: widths[column] - rowCounts[column] + 2)
+                }
             }
-            lines.append(cells.joined(separator: "  "))
+            out.append(UInt8(ascii: "\n"))
         }
-        return lines.joined(separator: "\n") + "\n"
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A cell's width on a terminal: its Characters (bytes, for ASCII, which most cells are).
+    private static func width(_ cell: String) -> Int {
+        cell.utf8.allSatisfy { $0 < 0x80 } ? cell.utf8.count : cell.count
     }
 
     /// `850ms`, `42s`, `4m12s`, `3h05m`, `2d04h`: two units at most, enough to read at a glance.
