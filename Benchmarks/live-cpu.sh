@@ -14,7 +14,8 @@
 # Needs root; says so and exits 0 without it. Removes what it creates on every exit path.
 # Addresses in the frames are 198.18.0.0/15 and 2001:db8::/32 only; frames never leave the namespace.
 # Environment: SCRATCH_PATH, BENCH_DATA as run.sh; CPU_PACKETS (default 1000000), CPU_CONNECTIONS
-# (default 100000), DRAIN_PACKETS (default 200000), CPU_WORKERS (default "1 2").
+# (default 100000), DRAIN_PACKETS (default 200000), CPU_WORKERS (default "1 2"), DRAIN_ROUNDS
+# (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,12 +25,24 @@ PACKETS=${CPU_PACKETS:-1000000}
 CONNECTIONS=${CPU_CONNECTIONS:-100000}
 DRAIN=${DRAIN_PACKETS:-200000}
 WORKERS=${CPU_WORKERS:-1 2}
+# Drains alternate between the worker counts, round after round, so each pair saw the same load.
+DRAIN_ROUNDS=${DRAIN_ROUNDS:-3}
 
 say() { printf '%s\n' "$*"; }
 value() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 json() { python3 -c 'import json,sys; e=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, {"e": e}))' "$1" "$2"; }
 # cpu PID: utime + stime of the whole process, in seconds.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"; }
+# capture_cpu PID: the same for its capture threads only (finwatch-cap-N); the rest is the
+# trackers' and the output's queues, the housekeeping and the HTTP server.
+capture_cpu() {
+    local total=0 t
+    for t in /proc/"$1"/task/*; do
+        case "$(cat "$t/comm" 2>/dev/null)" in finwatch-cap-*) ;; *) continue ;; esac
+        total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$t/stat")))
+    done
+    awk -v hz="$(getconf CLK_TCK)" -v t="$total" 'BEGIN { printf "%.2f", t / hz }'
+}
 
 if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v tcpreplay >/dev/null; then
     say "== live CPU: skipped (needs root, iproute2 and tcpreplay)"
@@ -83,10 +96,10 @@ for workers in $WORKERS; do
     pid=$!; PIDS+=("$pid")
     if ! wait_for '"type":"start"' "$events"; then say "finwatch --workers $workers did not start: $(head -2 "$OUT/stderr-$workers")"; continue; fi
     sleep 0.5
-    before=$(cpu "$pid")
+    before=$(cpu "$pid"); capture_before=$(capture_cpu "$pid")
     pps=$(replay "$FILE")
     sleep 1   # the last block's timeout, the last batch through the tracker and the output
-    after=$(cpu "$pid")
+    after=$(cpu "$pid"); capture_after=$(capture_cpu "$pid")
     kill -TERM "$pid"; wait "$pid" || true
     stop=$(grep '"type":"stop"' "$events" | tail -1 || true)
     if [ -z "$stop" ]; then say "finwatch --workers $workers wrote no stop event: $(head -2 "$OUT/stderr-$workers")"; continue; fi
@@ -94,7 +107,8 @@ for workers in $WORKERS; do
     printf '%-22s %10s %12s %12s %12s %10s\n' "finwatch --workers $workers" "$live" \
         "$(awk "BEGIN{printf \"%.3f\", $live * 1000000 / $PACKETS}")" "$(json "$stop" 'e["packets"]["seen"]')" \
         "$(json "$stop" 'e["capture"]["drops_kernel"]')" "$pps"
-    say "ratio live/offline, --workers $workers: $(awk "BEGIN{printf \"%.2f\", $live / $offline}") (target <= 1.3)"
+    say "ratio live/offline, --workers $workers: $(awk "BEGIN{printf \"%.2f\", $live / $offline}") (target <= 1.3);" \
+        "capture threads $(awk "BEGIN{printf \"%.2f\", $capture_after - $capture_before}") s, the rest $(awk "BEGIN{printf \"%.2f\", $live - ($capture_after - $capture_before)}") s"
 done
 
 ip netns exec "$NS" tcpdump -i fwc1 -s 256 -w /dev/null 2>"$OUT/tcpdump.err" </dev/null >/dev/null &
@@ -116,6 +130,7 @@ say ""
 say "== drained live ceiling: $DRAIN frames queued while finwatch is stopped, then timed to see them all"
 printf '%-22s %10s %12s %14s\n' what seen seconds "packets/s"
 port=19465
+for _ in $(seq "$DRAIN_ROUNDS"); do
 for workers in $WORKERS; do
     events="$OUT/drain-$workers.jsonl"
     ip netns exec "$NS" "$FINWATCH" --interface fwc1 --listen "127.0.0.1:$port" --workers "$workers" --output "$events" \
@@ -150,5 +165,6 @@ PY
     printf '%-22s %10s %12s %14s\n' "finwatch --workers $workers" "$seen" "$seconds" \
         "$(awk "BEGIN{printf \"%d\", $seen / ($seconds > 0 ? $seconds : 1)}")"
     port=$((port + 1))
+done
 done
 say "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -68,8 +68,11 @@ final class CaptureShard: @unchecked Sendable {
     /// Waits until the shard's thread has ended.
     func join() { done.wait() }
 
-    /// The table's counts now, on the tracker's queue (returns at once).
-    func report(_ deliver: @escaping @Sendable (TableReport) -> Void) { pipeline.report(deliver) }
+    /// The table's counts now (and its half-closed rows when `halfClosed`), on the tracker's
+    /// queue (returns at once).
+    func report(halfClosed: Bool, _ deliver: @escaping @Sendable (TableReport) -> Void) {
+        pipeline.report(halfClosed: halfClosed, deliver)
+    }
 
     /// The local port range changed: the tracker warns against the new one from now on.
     func setEphemeralPortRange(_ range: EphemeralPortRange?) { pipeline.setEphemeralPortRange(range) }

@@ -125,11 +125,12 @@ final class Pipeline {
     /// libpcap dropped packets: connections tracked now may be missing segments.
     func noteCaptureDrops() { tracker.async { $0.table.noteCaptureDrops() } }
 
-    /// Live: what the table holds now, handed to `deliver` on the tracker's queue after the
-    /// batches queued before it. Returns at once: the capture never waits for the table.
-    func report(_ deliver: @escaping @Sendable (TableReport) -> Void) {
+    /// Live: what the table holds now (its half-closed rows too when `halfClosed`), handed to
+    /// `deliver` on the tracker's queue after the batches queued before it. Returns at once:
+    /// the capture never waits for the table.
+    func report(halfClosed: Bool, _ deliver: @escaping @Sendable (TableReport) -> Void) {
         let shard = tracker.shard
-        tracker.async { deliver(TableReport($0.table, shard: shard)) }
+        tracker.async { deliver(TableReport($0.table, shard: shard, halfClosed: halfClosed)) }
     }
 
     /// The same, waited for (shutdown: the `stop` event's counts must be exact).
@@ -166,7 +167,8 @@ final class Pipeline {
 /// One tracker's table as the housekeeping sees it: what `/connections`, the gauges and the
 /// `stats` event need, copied out on the tracker's queue.
 struct TableReport: Sendable {
-    var halfClosed: [ConnectionSnapshot] = []
+    /// nil when not asked for (the housekeeping asks once a second).
+    var halfClosed: [ConnectionSnapshot]?
     var endpoints: [EndpointState: Int] = [:]
     /// With --metrics-ports: endpoints by port label and state.
     var endpointsByPort: [String: [EndpointState: Int]]?
@@ -178,12 +180,13 @@ struct TableReport: Sendable {
 
     init() {}
 
-    init(_ table: borrowing ConnectionTable, shard: Shard) {
-        halfClosed = table.halfClosedSnapshot()
-        if shard.count > 1 {
-            for index in halfClosed.indices {
-                halfClosed[index].identity.uidNumber = shard.uidNumber(halfClosed[index].identity.uidNumber)
+    init(_ table: borrowing ConnectionTable, shard: Shard, halfClosed withRows: Bool = true) {
+        if withRows {
+            var rows = table.halfClosedSnapshot()
+            if shard.count > 1 {
+                for index in rows.indices { rows[index].identity.uidNumber = shard.uidNumber(rows[index].identity.uidNumber) }
             }
+            halfClosed = rows
         }
         endpoints = table.endpointCounts()
         endpointsByPort = table.endpointCountsByPort()
@@ -197,7 +200,7 @@ struct TableReport: Sendable {
     static func combined(_ reports: [TableReport]) -> TableReport {
         var total = TableReport()
         for report in reports {
-            total.halfClosed += report.halfClosed
+            if let rows = report.halfClosed { total.halfClosed = (total.halfClosed ?? []) + rows }
             total.endpoints.merge(report.endpoints, uniquingKeysWith: +)
             if let byPort = report.endpointsByPort {
                 total.endpointsByPort = (total.endpointsByPort ?? [:]).merging(byPort) { $0.merging($1, uniquingKeysWith: +) }

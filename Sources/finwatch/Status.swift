@@ -71,15 +71,29 @@ struct Status: AsyncParsableCommand {
                 row.process?.unit ?? "-",
             ] + (pods ? [row.process?.pod.map { "\($0.namespace)/\($0.name)" } ?? "-"] : []))
         }
+        // Laid out into one buffer: thousands of rows of padded Strings joined twice cost more
+        // than reading the whole answer. Widths in Characters, counted once per cell.
+        let counts = rows.map { row in row.map(Self.width) }
         var widths = [Int](repeating: 0, count: rows[0].count)
-        for row in rows { for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) } }
-        for row in rows {
-            let cells = row.enumerated().map { column, cell in
-                column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
+        for row in counts { for (column, count) in row.enumerated() { widths[column] = max(widths[column], count) } }
+        var out: [UInt8] = []
+        out.reserveCapacity(rows.count * (widths.reduce(0, +) + 2 * widths.count) + 256)
+        for line in lines { out += line.utf8; out.append(UInt8(ascii: "\n")) }
+        for (row, rowCounts) in zip(rows, counts) {
+            for (column, cell) in row.enumerated() {
+                out += cell.utf8
+                if column < row.count - 1 {
+                    out += repeatElement(UInt8(ascii: " "), count: widths[column] - rowCounts[column] + 2)
+                }
             }
-            lines.append(cells.joined(separator: "  "))
+            out.append(UInt8(ascii: "\n"))
         }
-        return lines.joined(separator: "\n") + "\n"
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A cell's width on a terminal: its Characters (bytes, for ASCII, which most cells are).
+    private static func width(_ cell: String) -> Int {
+        cell.utf8.allSatisfy { $0 < 0x80 } ? cell.utf8.count : cell.count
     }
 
     /// `850ms`, `42s`, `4m12s`, `3h05m`, `2d04h`: two units at most, enough to read at a glance.
@@ -183,13 +197,32 @@ struct HTTPResponseBytes {
         }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
+        var expected: Int?
         while bytes.count < 64 << 20 {
             let count = recv(descriptor, &chunk, chunk.count, 0)
             if count < 0 { if errno == EINTR { continue }; throw .io(errno) }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])
+            // Done once Content-Length's bytes are in: the server's close can come a few hundred
+            // ms after its last byte, and `status` must not wait for it.
+            if expected == nil { expected = completeLength(bytes) }
+            if let expected, bytes.count >= expected { break }
         }
         return try parse(bytes)
+    }
+
+    /// The whole response's length once its head is in: by Content-Length, or past any size
+    /// when there is none (chunked, or a body to EOF); nil while the head is incomplete.
+    static func completeLength(_ bytes: [UInt8]) -> Int? {
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        guard let headEnd = bytes.firstRange(of: separator) else { return nil }
+        let head = String(decoding: bytes[..<headEnd.lowerBound], as: UTF8.self)
+        for line in head.split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == "content-length",
+                  let length = Int(line[line.index(after: colon)...].trimmingCharacters(in: " \t")) else { continue }
+            return headEnd.upperBound + length
+        }
+        return headEnd.upperBound + (1 << 40)   // no length: to EOF
     }
 
     /// Status line, headers, then a body by Content-Length, chunked, or to EOF.

@@ -119,5 +119,38 @@ import Testing
         let parsedOurs = try JSONSerialization.jsonObject(with: Data(ours)) as? NSDictionary
         let parsedReference = try JSONSerialization.jsonObject(with: reference) as? NSDictionary
         #expect(parsedOurs == parsedReference)
+        #expect(ConnectionsReport.decode(Array(reference)) == report, "JSONEncoder's own output reads back whole")
+    }
+
+    @Test("rendered from snapshots: the JSON the report of the same rows encodes, names and pods included")
+    func renderedFromSnapshots_equalsEncodedReport() throws {
+        let local = Endpoint(ip: IPAddress("2001:db8::1")!, port: 443)
+        let peer = Endpoint(ip: IPAddress("198.18.0.1")!, port: 40_000)
+        let rows = [
+            EndpointFixture.snapshot(uid: "C12", orig: peer, resp: local, side: .resp, state: .closeWait,
+                                     sinceSeconds: 1_000, firing: true),
+            EndpointFixture.snapshot(uid: "C9", orig: peer, resp: local, side: .orig, state: .finWait2,
+                                     sinceSeconds: 1_000, firing: false),
+        ]
+        let now = Timestamp(nanoseconds: 1_095_000_125_999)
+        let process = ProcessInfo(pid: 42, comm: "we\"ird\\name\n\u{1}", unit: "x.service", kernelConfirmed: false,
+                                  pod: PodName(namespace: "payments", name: "api-0"))
+        let processes = [LiveState.processKey(uid: "C12", side: .resp): process]
+        let rendered = ConnectionsReport.render(rows, capturing: true, now: now, processes: processes)
+        let report = try #require(ConnectionsReport.decode(rendered))
+        #expect(report.time == now.rfc3339)
+        #expect(report.connections.map(\.uid) == ["C12", "C9"])
+        let first = try #require(report.connections.first)
+        #expect(first.ageMs == 95_000.125)
+        #expect(first.communityId == rows[0].identity.communityID)
+        #expect(first.endpoint == .init(ip: "2001:db8::1", port: 443) && first.peer == .init(ip: "198.18.0.1", port: 40_000))
+        #expect(first.states == .init(orig: "FIN_WAIT_2", resp: "CLOSE_WAIT"))
+        #expect(first.process == .init(pid: 42, comm: process.comm, unit: "x.service", kernelConfirmed: false,
+                                       pod: .init(namespace: "payments", name: "api-0")))
+        #expect(report.connections.last?.process == nil)
+        // The same JSON the report of these rows encodes (escapes may be spelled differently).
+        let parsedRendered = try JSONSerialization.jsonObject(with: Data(rendered)) as? NSDictionary
+        let parsedEncoded = try JSONSerialization.jsonObject(with: Data(report.encoded())) as? NSDictionary
+        #expect(parsedRendered != nil && parsedRendered == parsedEncoded)
     }
 }

@@ -24,7 +24,7 @@ import Testing
             ]
         }
         try await withRunningEndpoint(state: state) { address, _ in
-            // A request waits at most 80 ms for process names; on a loaded machine the walk of
+            // A request waits at most 50 ms for process names; on a loaded machine the walk of
             // /proc can take longer, and its names then come with the next request (bounded).
             var outcome = try await offPool { Status.report(address: address, json: false) }
             for _ in 0..<20 where !outcome.output.contains(" \(getpid()) ") {
