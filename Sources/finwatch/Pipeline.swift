@@ -88,7 +88,7 @@ final class Pipeline {
     }
 
     /// End of input or shutdown: every tracked connection gets its close record.
-    func finish(at time: Timestamp, reason: String) {
+    func finish(at time: Timestamp, reason: EndedBy) {
         tracker.finish(at: time, reason: reason)
     }
 

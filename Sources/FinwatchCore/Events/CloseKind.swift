@@ -22,3 +22,17 @@ package enum CloseKind: String, Sendable, Hashable, CaseIterable {
 package enum ActiveCloser: String, Sendable, Hashable, CaseIterable {
     case orig, resp, both
 }
+
+/// Why a record was written before the connection ended on the wire: the contract's `ended_by`.
+package enum EndedBy: String, Sendable, Hashable, CaseIterable {
+    /// The capture file ended.
+    case endOfInput = "end_of_input"
+    /// finwatch was stopped (SIGTERM, SIGINT).
+    case shutdown
+    /// The table was full and this connection mattered least.
+    case eviction
+    /// Nothing seen on it for its phase's idle timeout.
+    case idleTimeout = "idle_timeout"
+    /// A new SYN on a 4-tuple still tracked as open: the old connection ended unseen.
+    case reused
+}

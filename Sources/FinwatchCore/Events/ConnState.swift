@@ -43,9 +43,18 @@ package enum ConnState: String, Sendable, Hashable, CaseIterable {
     /// inferred), `resetBy` its `reset_by`. Runs for every close record written: the letters go
     /// into one bit mask per side, no allocation.
     package init(history: String, resetBy: Side?, origPackets: Int, respPackets: Int) {
+        self.init(letters: history.utf8, resetBy: resetBy, origPackets: origPackets, respPackets: respPackets)
+    }
+
+    /// The same from the record's `History` value: its letters read in place, no text made.
+    package init(history: History, resetBy: Side?, origPackets: Int, respPackets: Int) {
+        self.init(letters: history, resetBy: resetBy, origPackets: origPackets, respPackets: respPackets)
+    }
+
+    private init(letters history: some Sequence<UInt8>, resetBy: Side?, origPackets: Int, respPackets: Int) {
         var orig: UInt32 = 0
         var resp: UInt32 = 0
-        for byte in history.utf8 {
+        for byte in history {
             if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { orig |= 1 << UInt32(byte - UInt8(ascii: "A")) }
             if byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") { resp |= 1 << UInt32(byte - UInt8(ascii: "a")) }
         }
@@ -87,13 +96,18 @@ package enum ConnState: String, Sendable, Hashable, CaseIterable {
 
     /// Zeek's `/^\^?S[^HAFGIQ]*R.*/` on the history: orig's SYN, then its RST with no handshake
     /// answer, ACK, FIN or inconsistent flags from orig in between.
-    static func synThenReset(_ history: String) -> Bool {
-        var letters = history.utf8[...]
-        if letters.first == UInt8(ascii: "^") { letters = letters.dropFirst() }
-        guard letters.first == UInt8(ascii: "S") else { return false }
-        for letter in letters.dropFirst() {
+    static func synThenReset(_ history: some Sequence<UInt8>) -> Bool {
+        var letters = history.makeIterator()
+        var first = letters.next()
+        if first == UInt8(ascii: "^") { first = letters.next() }
+        guard first == UInt8(ascii: "S") else { return false }
+        while let letter = letters.next() {
             if letter == UInt8(ascii: "R") { return true }
-            if "HAFGIQ".utf8.contains(letter) { return false }
+            switch letter {
+            case UInt8(ascii: "H"), UInt8(ascii: "A"), UInt8(ascii: "F"), UInt8(ascii: "G"), UInt8(ascii: "I"),
+                 UInt8(ascii: "Q"): return false
+            default: continue
+            }
         }
         return false
     }

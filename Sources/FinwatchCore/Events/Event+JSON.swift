@@ -50,6 +50,8 @@ private enum Widest {
     static let sequenceStep = 64
     /// `,"conn_state":"RSTOS0"` (22).
     static let connState = 24
+    /// `,"ended_by":"end_of_input"` (27).
+    static let endedBy = 32
 }
 
 extension OutputSpan where Element == UInt8 {
@@ -78,6 +80,13 @@ extension OutputSpan where Element == UInt8 {
         bool(identity.handshakeSeen)
     }
 
+    /// A history's letters in quotes (at most 26 bytes), read from the value as they are written.
+    mutating func letters(_ history: History) {
+        append(UInt8(ascii: "\""))
+        for letter in history { append(letter) }
+        append(UInt8(ascii: "\""))
+    }
+
     mutating func intervals(_ values: [Int64]) {
         append(UInt8(ascii: "["))
         for (index, value) in values.enumerated() {
@@ -99,9 +108,8 @@ extension OutputSpan where Element == UInt8 {
 
 extension CloseRecord {
     var maximumJSONLength: Int {
-        Widest.header + Widest.identity + 768 + Widest.connState + Widest.sequenceStep * sequence.count
+        Widest.header + Widest.identity + 768 + Widest.connState + Widest.endedBy + Widest.sequenceStep * sequence.count
             + Widest.milliseconds * (origFINIntervals.count + respFINIntervals.count)
-            + (endedBy.map(JSONLine.escapedLength) ?? 0)
     }
 
     func write(to out: inout OutputSpan<UInt8>) {
@@ -141,7 +149,7 @@ extension CloseRecord {
         }
         out.append(UInt8(ascii: "]"))
         if sequenceTruncated { out.raw(#","sequence_truncated":true"#) }
-        out.raw(#","history":"#); out.trusted(history)
+        out.raw(#","history":"#); out.letters(history)
         out.raw(#","conn_state":"#); out.trusted(connState.rawValue)
         out.raw(#","packets":{"orig":"#); out.int(origPackets)
         out.raw(#","resp":"#); out.int(respPackets)
@@ -151,7 +159,7 @@ extension CloseRecord {
             out.raw(#","resp":"#); out.intervals(respFINIntervals)
             out.append(UInt8(ascii: "}"))
         }
-        if let endedBy { out.raw(#","ended_by":"#); out.string(endedBy) }
+        if let endedBy { out.raw(#","ended_by":"#); out.trusted(endedBy.rawValue) }
     }
 }
 

@@ -102,12 +102,12 @@ package struct CloseRecord: Sendable, Equatable {
     package var anomalies: AnomalySet
     package var sequence: [SequenceStep]
     package var sequenceTruncated: Bool
-    package var history: String
+    /// The letters as a value: the text is written straight into the JSON line, never made here.
+    package var history: History
     package var origPackets: Int
     package var respPackets: Int
-    /// Why the record was written before a natural end: `end_of_input`, `shutdown`, `eviction`,
-    /// `idle_timeout`; nil when the teardown completed on the wire.
-    package var endedBy: String?
+    /// Why the record was written before a natural end; nil when the teardown completed on the wire.
+    package var endedBy: EndedBy?
 
     package init(time: Timestamp, identity: ConnectionIdentity, close: CloseKind) {
         self.time = time
@@ -127,7 +127,7 @@ package struct CloseRecord: Sendable, Equatable {
         anomalies = AnomalySet()
         sequence = []
         sequenceTruncated = false
-        history = ""
+        history = History()
         origPackets = 0
         respPackets = 0
         endedBy = nil

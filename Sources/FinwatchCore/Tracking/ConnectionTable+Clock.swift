@@ -48,7 +48,7 @@ extension ConnectionTable {
             let current = slots[s].phase
             let quietUntil = slots[s].lastSeen.adding(nanoseconds: idleTimeout(current))
             if quietUntil <= now {
-                end(slot: s, at: now, reason: "idle_timeout", into: &events)
+                end(slot: s, at: now, reason: .idleTimeout, into: &events)
             } else {
                 pushIdle(TimerQueue.Entry(deadline: quietUntil.nanoseconds, slot: head.slot,
                                           generation: slots[s].generation, side: .orig), current)
@@ -89,7 +89,7 @@ extension ConnectionTable {
                                               generation: slots[s].generation, side: .orig), phase)
                     continue
                 }
-                end(slot: s, at: time, reason: "eviction", into: &events)
+                end(slot: s, at: time, reason: .eviction, into: &events)
                 evictions &+= 1
                 return true
             }

@@ -45,12 +45,15 @@ struct JSONBoundsTests {
         record.sequence = Array(repeating: SequenceStep(from: .resp, flags: TCPFlags(rawValue: 0xFF), offset: .max),
                                 count: Teardown.maxSteps)
         record.sequenceTruncated = true
-        record.history = String(repeating: "I", count: 24)
+        // The most letters a history holds: every letter from both sides, and the inferred mark.
+        record.history = History()
+        record.history.recordFlipped()
+        for side in Side.allCases { for letter in History.Letter.allCases { record.history.record(letter, from: side) } }
         record.origPackets = .min
         record.respPackets = .min
         record.origFINIntervals = Array(repeating: .max, count: Teardown.maxIntervals)
         record.respFINIntervals = Array(repeating: .max, count: Teardown.maxIntervals)
-        record.endedBy = Self.hostile
+        record.endedBy = EndedBy.allCases.max { $0.rawValue.utf8.count < $1.rawValue.utf8.count }
         Self.holds(.close(record))
         record.endedBy = nil
         record.time = Self.earliest

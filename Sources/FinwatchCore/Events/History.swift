@@ -5,13 +5,13 @@
 /// Letters: S a SYN without ACK · H a SYN+ACK · A a pure ACK · D payload · F FIN · R RST ·
 /// T a retransmitted FIN or payload · W a zero window · I inconsistent flags (SYN+FIN, SYN+RST,
 /// FIN+RST) · ^ the direction was inferred, not seen (no SYN).
-struct History: Equatable {
-    enum Letter: UInt8, CaseIterable {
+package struct History: Sendable, Equatable, BitwiseCopyable {
+    package enum Letter: UInt8, CaseIterable, Sendable {
         case syn = 1, synAck, ack, data, fin, rst, retransmit, zeroWindow, inconsistent
 
-        var character: Character { Character(Unicode.Scalar(ascii)) }
+        package var character: Character { Character(Unicode.Scalar(ascii)) }
 
-        var ascii: UInt8 {
+        package var ascii: UInt8 {
             switch self {
             case .syn: UInt8(ascii: "S")
             case .synAck: UInt8(ascii: "H")
@@ -38,11 +38,11 @@ struct History: Equatable {
         set { seen = seen & 0x07FF_FFFF | UInt32(newValue) << 27 }
     }
 
-    init() {}
+    package init() {}
 
     /// Records `letter` for `side` unless that direction already has it.
     @inline(__always)
-    mutating func record(_ letter: Letter, from side: Side) {
+    package mutating func record(_ letter: Letter, from side: Side) {
         let bit = UInt32(1) << (UInt32(letter.rawValue) + (side == .orig ? 0 : 16))
         guard seen & bit == 0 else { return }
         seen |= bit
@@ -50,7 +50,7 @@ struct History: Equatable {
     }
 
     /// Marks that orig was inferred rather than seen sending the SYN.
-    mutating func recordFlipped() { append(History.flippedCode) }
+    package mutating func recordFlipped() { append(History.flippedCode) }
 
     @inline(never)   // once per letter per direction: kept out of `record`'s inlined check
     private mutating func append(_ code: UInt64) {
@@ -64,7 +64,7 @@ struct History: Equatable {
     }
 
     /// The letters as text (at most 24 ASCII bytes: built on the stack, one String at the end).
-    var text: String {
+    package var text: String {
         var letters = InlineArray<24, UInt8>(repeating: 0)
         var length = 0
         for index in 0..<Int(count) {
@@ -86,4 +86,50 @@ struct History: Equatable {
             return length
         }
     }
+}
+
+extension History: Sequence {
+    /// The letters as ASCII bytes, in the order they were recorded (`^` included): what `text`
+    /// holds, without making a `String`.
+    package struct Iterator: IteratorProtocol {
+        fileprivate var history: History
+        fileprivate var index = 0
+
+        package mutating func next() -> UInt8? {
+            while index < Int(history.count) {
+                let code = history.code(at: index)
+                index += 1
+                if code == History.flippedCode { return UInt8(ascii: "^") }
+                let isResp = code > 10
+                guard let letter = Letter(rawValue: UInt8(isResp ? code - 10 : code)) else { continue }
+                return letter.ascii | (isResp ? 0x20 : 0)
+            }
+            return nil
+        }
+    }
+
+    package func makeIterator() -> Iterator { Iterator(history: self) }
+
+    @inline(__always)
+    fileprivate func code(at index: Int) -> UInt64 {
+        index < 12 ? (low >> (UInt64(index) * 5)) & 31 : (high >> (UInt64(index - 12) * 5)) & 31
+    }
+}
+
+extension History: ExpressibleByStringLiteral, CustomStringConvertible {
+    /// From the letters as the record prints them (tests, fixtures): upper case orig, lower case
+    /// resp, `^` for an inferred direction; anything else is ignored.
+    package init(_ text: String) {
+        self.init()
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "^") { recordFlipped(); continue }
+            let isResp = byte >= UInt8(ascii: "a")
+            guard let letter = Letter.allCases.first(where: { $0.ascii == (isResp ? byte - 0x20 : byte) }) else { continue }
+            record(letter, from: isResp ? .resp : .orig)
+        }
+    }
+
+    package init(stringLiteral text: String) { self.init(text) }
+
+    package var description: String { text }
 }
