@@ -43,21 +43,28 @@ package enum ConnState: String, Sendable, Hashable, CaseIterable {
     /// inferred), `resetBy` its `reset_by`. Runs for every close record written: the letters go
     /// into one bit mask per side, no allocation.
     package init(history: String, resetBy: Side?, origPackets: Int, respPackets: Int) {
-        self.init(letters: history.utf8, resetBy: resetBy, origPackets: origPackets, respPackets: respPackets)
-    }
-
-    /// The same from the record's `History` value: its letters read in place, no text made.
-    package init(history: History, resetBy: Side?, origPackets: Int, respPackets: Int) {
-        self.init(letters: history, resetBy: resetBy, origPackets: origPackets, respPackets: respPackets)
-    }
-
-    private init(letters history: some Sequence<UInt8>, resetBy: Side?, origPackets: Int, respPackets: Int) {
         var orig: UInt32 = 0
         var resp: UInt32 = 0
-        for byte in history {
+        for byte in history.utf8 {
             if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { orig |= 1 << UInt32(byte - UInt8(ascii: "A")) }
             if byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") { resp |= 1 << UInt32(byte - UInt8(ascii: "a")) }
         }
+        self.init(orig: orig, resp: resp, resetBy: resetBy, origPackets: origPackets, respPackets: respPackets) {
+            Self.synThenReset(history.utf8)
+        }
+    }
+
+    /// The same from the record's `History` value: the masks come from the letters it marks as
+    /// seen, no text is made, and the letters are walked only for a history with orig's RST.
+    package init(history: History, resetBy: Side?, origPackets: Int, respPackets: Int) {
+        let masks = history.letterMasks
+        self.init(orig: masks.orig, resp: masks.resp, resetBy: resetBy, origPackets: origPackets,
+                  respPackets: respPackets) { Self.synThenReset(history) }
+    }
+
+    /// From one bit per letter (`1 << (letter - "A")`) per side.
+    private init(orig: UInt32, resp: UInt32, resetBy: Side?, origPackets: Int, respPackets: Int,
+                 synThenReset: () -> Bool) {
         func sent(_ mask: UInt32, _ letter: Unicode.Scalar) -> Bool { mask & (1 << (letter.value - 65)) != 0 }
         let origAcked = sent(orig, "A") || sent(orig, "D")
         let o: Endpoint =
@@ -73,7 +80,7 @@ package enum ConnState: String, Sendable, Hashable, CaseIterable {
             else if respPackets > 0 { .partial }
             else { .inactive }
         self = Self.zeek(orig: o, resp: r, payload: sent(orig, "D") || sent(resp, "D"),
-                         synThenReset: Self.synThenReset(history))
+                         synThenReset: sent(orig, "R") && synThenReset())
     }
 
     /// Zeek's decision, in its order.

@@ -67,6 +67,8 @@ extension OutputSpan where Element == UInt8 {
         raw(#","uid":"C"#)
         decimal(identity.uidNumber)
         raw(#"","community_id":""#)
+        // "1:" and 28 characters of base64.
+        guard room(for: 30) else { return }
         CommunityID.append(identity.orig, identity.resp, seed: 0, to: &self)
         raw(#"","orig":{"ip":"#)
         address(identity.orig.ip)
@@ -82,22 +84,24 @@ extension OutputSpan where Element == UInt8 {
 
     /// A history's letters in quotes (at most 26 bytes), read from the value as they are written.
     mutating func letters(_ history: History) {
+        guard room(for: 26) else { return }
         append(UInt8(ascii: "\""))
-        for letter in history { append(letter) }
+        history.forEachASCII { append($0) }
         append(UInt8(ascii: "\""))
     }
 
     mutating func intervals(_ values: [Int64]) {
-        append(UInt8(ascii: "["))
+        byte(UInt8(ascii: "["))
         for (index, value) in values.enumerated() {
-            if index > 0 { append(UInt8(ascii: ",")) }
+            if index > 0 { byte(UInt8(ascii: ",")) }
             milliseconds(value)
         }
-        append(UInt8(ascii: "]"))
+        byte(UInt8(ascii: "]"))
     }
 
     /// The contract's flag letters for a close `sequence`: from `S F R P A`, in that order.
     mutating func contractLetters(_ flags: TCPFlags) {
+        guard room(for: 5) else { return }
         if flags.contains(.syn) { append(UInt8(ascii: "S")) }
         if flags.contains(.fin) { append(UInt8(ascii: "F")) }
         if flags.contains(.rst) { append(UInt8(ascii: "R")) }
@@ -133,7 +137,7 @@ extension CloseRecord {
         out.raw(#"},"anomalies":["#)
         var first = true
         for anomaly in anomalies {
-            if !first { out.append(UInt8(ascii: ",")) }
+            if !first { out.byte(UInt8(ascii: ",")) }
             out.trusted(anomaly.rawValue)
             first = false
         }
@@ -145,19 +149,19 @@ extension CloseRecord {
             out.contractLetters(step.flags)
             out.raw(#"","ms":"#)
             out.milliseconds(step.offset)
-            out.append(UInt8(ascii: "}"))
+            out.byte(UInt8(ascii: "}"))
         }
-        out.append(UInt8(ascii: "]"))
+        out.byte(UInt8(ascii: "]"))
         if sequenceTruncated { out.raw(#","sequence_truncated":true"#) }
         out.raw(#","history":"#); out.letters(history)
         out.raw(#","conn_state":"#); out.trusted(connState.rawValue)
         out.raw(#","packets":{"orig":"#); out.int(origPackets)
         out.raw(#","resp":"#); out.int(respPackets)
-        out.append(UInt8(ascii: "}"))
+        out.byte(UInt8(ascii: "}"))
         if !origFINIntervals.isEmpty || !respFINIntervals.isEmpty {
             out.raw(#","fin_retransmit_intervals_ms":{"orig":"#); out.intervals(origFINIntervals)
             out.raw(#","resp":"#); out.intervals(respFINIntervals)
-            out.append(UInt8(ascii: "}"))
+            out.byte(UInt8(ascii: "}"))
         }
         if let endedBy { out.raw(#","ended_by":"#); out.trusted(endedBy.rawValue) }
     }
@@ -188,9 +192,9 @@ extension AlertEvent {
             if let pod = process.pod {
                 out.raw(#","pod":{"namespace":"#); out.string(pod.namespace)
                 out.raw(#","name":"#); out.string(pod.name)
-                out.append(UInt8(ascii: "}"))
+                out.byte(UInt8(ascii: "}"))
             }
-            out.append(UInt8(ascii: "}"))
+            out.byte(UInt8(ascii: "}"))
         }
         if let resolvedTo { out.raw(#","resolved_to":"#); out.trusted(resolvedTo.rawValue) }
     }
@@ -232,9 +236,9 @@ extension RunStart {
         out.raw(#","link_type":"#); out.string(linkType)
         out.raw(#","thresholds":{"#)
         for (index, threshold) in thresholds.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+            if index > 0 { out.byte(UInt8(ascii: ",")) }
             out.string(threshold.name + "_ms")
-            out.append(UInt8(ascii: ":"))
+            out.byte(UInt8(ascii: ":"))
             out.milliseconds(threshold.nanoseconds)
         }
         out.raw(#"},"max_connections":"#); out.int(maxConnections)
@@ -257,9 +261,9 @@ extension RunStats {
         out.raw(#"},"connections_tracked":"#); out.int(connectionsTracked)
         out.raw(#","endpoints":{"#)
         for (index, state) in EndpointState.allCases.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+            if index > 0 { out.byte(UInt8(ascii: ",")) }
             out.trusted(state.rawValue)
-            out.append(UInt8(ascii: ":"))
+            out.byte(UInt8(ascii: ":"))
             out.int(endpointsByState[state] ?? 0)
         }
         out.raw(#"},"events_written":"#); out.int(eventsWritten)

@@ -99,16 +99,53 @@ extension History: Sequence {
             while index < Int(history.count) {
                 let code = history.code(at: index)
                 index += 1
-                if code == History.flippedCode { return UInt8(ascii: "^") }
-                let isResp = code > 10
-                guard let letter = Letter(rawValue: UInt8(isResp ? code - 10 : code)) else { continue }
-                return letter.ascii | (isResp ? 0x20 : 0)
+                if let ascii = History.ascii(code) { return ascii }
             }
             return nil
         }
     }
 
     package func makeIterator() -> Iterator { Iterator(history: self) }
+
+    /// Each side's letters as one bit per letter, `1 << (letter - "A")` (the upper case for
+    /// both sides), from the marks of what was recorded: no walk of the letters.
+    package var letterMasks: (orig: UInt32, resp: UInt32) {
+        var orig: UInt32 = 0
+        var resp: UInt32 = 0
+        for letter in Letter.allCases {
+            let shift = UInt32(letter.ascii - UInt8(ascii: "A"))
+            if seen & UInt32(1) << UInt32(letter.rawValue) != 0 { orig |= 1 << shift }
+            if seen & UInt32(1) << (UInt32(letter.rawValue) + 16) != 0 { resp |= 1 << shift }
+        }
+        return (orig, resp)
+    }
+
+    /// Calls `body` with each letter's ASCII byte in order (`^` included): the encoder writes
+    /// them straight into a line.
+    @inline(__always)
+    package func forEachASCII(_ body: (UInt8) -> Void) {
+        for index in 0..<Int(count) {
+            if let ascii = History.ascii(code(at: index)) { body(ascii) }
+        }
+    }
+
+    /// A code's character: orig's letters 1–9, resp's 11–19 (lower case), 31 the inferred mark.
+    @inline(__always)
+    fileprivate static func ascii(_ code: UInt64) -> UInt8? {
+        switch code {
+        case 1, 11: code == 1 ? UInt8(ascii: "S") : UInt8(ascii: "s")
+        case 2, 12: code == 2 ? UInt8(ascii: "H") : UInt8(ascii: "h")
+        case 3, 13: code == 3 ? UInt8(ascii: "A") : UInt8(ascii: "a")
+        case 4, 14: code == 4 ? UInt8(ascii: "D") : UInt8(ascii: "d")
+        case 5, 15: code == 5 ? UInt8(ascii: "F") : UInt8(ascii: "f")
+        case 6, 16: code == 6 ? UInt8(ascii: "R") : UInt8(ascii: "r")
+        case 7, 17: code == 7 ? UInt8(ascii: "T") : UInt8(ascii: "t")
+        case 8, 18: code == 8 ? UInt8(ascii: "W") : UInt8(ascii: "w")
+        case 9, 19: code == 9 ? UInt8(ascii: "I") : UInt8(ascii: "i")
+        case History.flippedCode: UInt8(ascii: "^")
+        default: nil
+        }
+    }
 
     @inline(__always)
     fileprivate func code(at index: Int) -> UInt64 {

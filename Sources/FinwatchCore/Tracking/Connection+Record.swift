@@ -63,7 +63,7 @@ extension Connection {
         switch phase {
         case .opening: sawSYNACK ? .unterminated : .noAnswer
         case .open: .unterminated
-        case .closing: (orig.sentFIN || resp.sentFIN) ? .halfClosed : .unterminated
+        case .tearingDown: (orig.sentFIN || resp.sentFIN) ? .halfClosed : .unterminated
         }
     }
 }

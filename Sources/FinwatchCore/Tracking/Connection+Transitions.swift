@@ -127,7 +127,7 @@ extension Connection {
         endpoints[side.index].packets &+= 1
         recordHistory(segment, from: side)
 
-        if teardownNumber != 0 && phase == .closing {
+        if teardownNumber != 0 && phase == .tearingDown {
             let start = teardowns[teardownNumber].start
             teardowns.append(SequenceStep(from: side, flags: flags, offset: time.nanoseconds(since: start)), to: teardownNumber)
         }
@@ -252,7 +252,7 @@ extension Connection {
     mutating func beginTeardown(at time: Timestamp, teardowns: inout TeardownStore) -> UInt32 {
         if teardownNumber != 0 { return teardownNumber }
         teardownNumber = teardowns.make(start: time, since: firstSeen)
-        phase = .closing
+        phase = .tearingDown
         return teardownNumber
     }
 
@@ -263,7 +263,7 @@ extension Connection {
     /// teardown has begun: on an open connection, a lost one-byte segment would look the same.
     private func provesUnseenFIN(_ segment: TCPSegment, from side: Side) -> Bool {
         let sender = endpoints[side.index]
-        return phase == .closing && !sender.sentFIN && sender.hasSequence && segment.payloadLength == 0
+        return phase == .tearingDown && !sender.sentFIN && sender.hasSequence && segment.payloadLength == 0
             && segment.flags.rawValue & (TCPFlags.syn.rawValue | TCPFlags.fin.rawValue | TCPFlags.rst.rawValue) == 0
             && segment.sequence == sender.nextSequence + 1
     }

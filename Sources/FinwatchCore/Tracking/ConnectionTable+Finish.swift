@@ -86,7 +86,7 @@ extension ConnectionTable {
     /// The sides half-closed now (CLOSE_WAIT, FIN_WAIT_2, LAST_ACK), oldest problem first.
     package func halfClosedSnapshot() -> [ConnectionSnapshot] {
         var rows: [ConnectionSnapshot] = []
-        for slot in slots.indices where slots[slot].isLive && slots[slot].phase == .closing {
+        for slot in slots.indices where slots[slot].isLive && slots[slot].phase == .tearingDown {
             let connection = slots[slot]
             for side in Side.allCases where AlertKind(watching: connection[side].state) != nil {
                 rows.append(ConnectionSnapshot(

@@ -60,6 +60,33 @@ struct JSONBoundsTests {
         Self.holds(.close(record))
     }
 
+    /// The reservation is an estimate, not a contract the process dies by: a line longer than
+    /// it (a close record against reservations from 1 byte to under its length, a 350 kB string
+    /// against 8 bytes) is dropped and written again with more room, whole and unchanged.
+    @Test func lineLongerThanItsReservation_isWrittenWholeInASecondPass() {
+        var record = CloseRecord(time: Self.latest, identity: Self.identity, close: .resetAfterFIN)
+        record.sequence = Array(repeating: SequenceStep(from: .orig, flags: [.fin, .ack], offset: 1_234_567),
+                                count: Teardown.maxSteps)
+        record.history = "ShADadFfR"
+        record.origFINIntervals = [200_000_000, 400_000_000]
+        record.endedBy = .idleTimeout
+        let expected = Event.close(record).jsonLine
+        #expect(expected.utf8.count > 1_500)
+        for reserved in [1, 16, 100, 700, expected.utf8.count] {
+            var bytes = Array("the line before\n".utf8)
+            JSONLine.append(to: &bytes, maximumLength: reserved) { out in
+                record.write(to: &out)
+                out.raw("}\n")
+            }
+            #expect(String(decoding: bytes, as: UTF8.self) == "the line before\n" + expected + "\n", "reserved \(reserved)")
+        }
+        let long = String(repeating: "\u{01}x", count: 50_000)
+        var bytes: [UInt8] = []
+        JSONLine.append(to: &bytes, maximumLength: 8) { $0.string(long) }
+        #expect(bytes.count == 2 + 50_000 * 7 && bytes.first == UInt8(ascii: "\"") && bytes.last == UInt8(ascii: "\""))
+        #expect(!bytes.contains(JSONLine.outgrownFiller))
+    }
+
     @Test func widestAlert_fitsItsBound() {
         var alert = AlertEvent(time: Self.latest, identity: Self.identity, alert: .finWait2Lingering, status: .resolved,
                                side: .resp, since: Self.earliest, duration: .max, threshold: .max)
