@@ -36,3 +36,20 @@ package enum EndedBy: String, Sendable, Hashable, CaseIterable {
     /// A new SYN on a 4-tuple still tracked as open: the old connection ended unseen.
     case reused
 }
+
+/// Why a run ended: the `stop` event's `reason`.
+package enum StopReason: String, Sendable, Hashable, CaseIterable {
+    /// The capture file was read to its end.
+    case endOfInput = "end_of_input"
+    /// SIGTERM or SIGINT.
+    case signal
+    /// The reader of the output went away (standard output closed).
+    case outputClosed = "output_closed"
+    /// The capture failed.
+    case error
+}
+
+/// Where frames came from: the `start` event's `source_kind`.
+package enum SourceKind: String, Sendable, Hashable, CaseIterable {
+    case interface, file
+}

@@ -222,7 +222,7 @@ extension AnomalyEvent {
 extension RunStart {
     var maximumJSONLength: Int {
         var length = Widest.header + 256
-        for text in [version, source, sourceKind, filter, linkType ?? ""] { length += JSONLine.escapedLength(text) }
+        for text in [version, source, filter, linkType ?? ""] { length += JSONLine.escapedLength(text) }
         for threshold in thresholds { length += JSONLine.escapedLength(threshold.name) + 8 + Widest.milliseconds }
         return length
     }
@@ -231,7 +231,7 @@ extension RunStart {
         out.header("start", time)
         out.raw(#","version":"#); out.string(version)
         out.raw(#","source":"#); out.string(source)
-        out.raw(#","source_kind":"#); out.string(sourceKind)
+        out.raw(#","source_kind":"#); out.trusted(sourceKind.rawValue)
         out.raw(#","filter":"#); out.string(filter)
         out.raw(#","link_type":"#); out.string(linkType)
         out.raw(#","thresholds":{"#)
@@ -248,7 +248,7 @@ extension RunStart {
 extension RunStats {
     var maximumJSONLength: Int {
         Widest.header + 640 + EndpointState.allCases.count * (16 + Widest.integer)
-            + (reason.map(JSONLine.escapedLength) ?? 0)
+            + 32   // `,"reason":"output_closed"`
     }
 
     func write(stop: Bool, to out: inout OutputSpan<UInt8>) {
@@ -273,7 +273,7 @@ extension RunStats {
         out.raw(#","drops_kernel":"#); out.optionalInt(dropsKernel)
         out.raw(#","drops_interface":"#); out.optionalInt(dropsInterface)
         out.raw(#"},"evictions":"#); out.int(evictions)
-        if let reason { out.raw(#","reason":"#); out.string(reason) }
+        if let reason { out.raw(#","reason":"#); out.trusted(reason.rawValue) }
     }
 }
 

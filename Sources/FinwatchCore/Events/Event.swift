@@ -223,15 +223,14 @@ package struct AnomalyEvent: Sendable, Equatable {
 package struct RunStart: Sendable, Equatable {
     package var time: Timestamp
     package var version: String
-    /// `interface` or `file`.
-    package var sourceKind: String
+    package var sourceKind: SourceKind
     package var source: String
     package var filter: String
     package var linkType: String?
     package var thresholds: [(name: String, nanoseconds: Int64)]
     package var maxConnections: Int
 
-    package init(time: Timestamp, version: String, sourceKind: String, source: String, filter: String,
+    package init(time: Timestamp, version: String, sourceKind: SourceKind, source: String, filter: String,
                  linkType: String?, thresholds: [(name: String, nanoseconds: Int64)], maxConnections: Int) {
         self.time = time
         self.version = version
@@ -275,8 +274,8 @@ package struct RunStats: Sendable, Equatable {
     package var dropsKernel: UInt64?
     package var dropsInterface: UInt64?
     package var evictions: UInt64 = 0
-    /// For `stop`: why the run ended (`end_of_input`, `signal`, `error`).
-    package var reason: String?
+    /// For `stop`: why the run ended.
+    package var reason: StopReason?
 
     package init(time: Timestamp) { self.time = time }
 }

@@ -103,7 +103,7 @@ struct JSONBoundsTests {
     }
 
     @Test func widestStartStatsAndStop_fitTheirBounds() {
-        let start = RunStart(time: Self.latest, version: Self.hostile, sourceKind: Self.hostile, source: Self.hostile,
+        let start = RunStart(time: Self.latest, version: Self.hostile, sourceKind: .interface, source: Self.hostile,
                              filter: Self.hostile, linkType: Self.hostile,
                              thresholds: [(Self.hostile, .max), ("close_wait", .max)], maxConnections: .min)
         Self.holds(.start(start))
@@ -122,7 +122,7 @@ struct JSONBoundsTests {
         stats.dropsKernel = .max
         stats.dropsInterface = .max
         stats.evictions = .max
-        stats.reason = Self.hostile
+        stats.reason = StopReason.allCases.max { $0.rawValue.utf8.count < $1.rawValue.utf8.count }
         Self.holds(.stats(stats))
         Self.holds(.stop(stats))
     }
