@@ -1,14 +1,16 @@
+import FinwatchCore
+
 /// Where frames come from: a live interface or a capture file. Opening one yields an activated,
 /// filtered `PcapHandle`; every failure is a `CaptureError`.
 package enum CaptureSource: Sendable, Equatable {
     case live(LiveCaptureOptions)
     case file(path: String)
 
-    /// `interface` or `file`, as the start event's `source_kind` spells it.
-    package var kind: String {
+    /// The start event's `source_kind`.
+    package var kind: SourceKind {
         switch self {
-        case .live: "interface"
-        case .file: "file"
+        case .live: .interface
+        case .file: .file
         }
     }
 

@@ -61,7 +61,7 @@ package enum TrackerFuzzTarget {
             step += 1
         }
         let end = script.steps.map(\.segment.timestamp.nanoseconds).max() ?? 0
-        table.finish(at: Timestamp(nanoseconds: end + 1), reason: "end_of_input", into: &events)
+        table.finish(at: Timestamp(nanoseconds: end + 1), reason: .endOfInput, into: &events)
         check()
         if table.count != 0 { checker.fail("after finish: \(table.count) connections still tracked") }
         if let held = table.ephemeralPortUse()?.busiest, held != 0 { checker.fail("after finish: \(held) ports still held") }

@@ -88,7 +88,7 @@ enum EncodeBench {
         halfClosed.activeCloser = .orig
         halfClosed.origState = .finWait2
         halfClosed.respState = .closeWait
-        halfClosed.endedBy = "end_of_input"
+        halfClosed.endedBy = .endOfInput
         halfClosed.durations = TeardownDurations(finWait1: 60_000, lifetime: 15_800_000_000)
         halfClosed.sequence = [step(.orig, [.fin, .ack], 0), step(.resp, .ack, 60)]
 
@@ -101,7 +101,7 @@ enum EncodeBench {
         var unterminated = record(104_900, v4, .unterminated, at: 15_700_000)
         unterminated.origState = .established
         unterminated.respState = .established
-        unterminated.endedBy = "end_of_input"
+        unterminated.endedBy = .endOfInput
         return [.close(normal), .close(piggybacked), .close(reset), .close(retransmitted), .anomaly(anomaly),
                 .close(halfClosed), .alert(alert), .close(unterminated)]
     }

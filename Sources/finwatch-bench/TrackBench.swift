@@ -30,7 +30,7 @@ enum TrackBench {
                 events.removeAll(keepingCapacity: true)
             }
             let last = batches.last?.segments.last?.timestamp ?? Timestamp(nanoseconds: 0)
-            table.finish(at: last, reason: "end_of_input", into: &events, batch: 4096) { chunk in
+            table.finish(at: last, reason: .endOfInput, into: &events, batch: 4096) { chunk in
                 count += chunk.count
                 chunk.removeAll(keepingCapacity: true)
             }

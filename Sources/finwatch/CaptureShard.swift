@@ -111,7 +111,7 @@ final class CaptureShard: @unchecked Sendable {
 
     /// Shutdown: every connection's record, then the exact counts for `stop`.
     func finish(at time: Timestamp) -> (TableReport, PacketCounters, CaptureStatistics?) {
-        pipeline.finish(at: time, reason: "shutdown")
+        pipeline.finish(at: time, reason: .shutdown)
         return (pipeline.reportNow(), pipeline.counters, handle.statistics())
     }
 }

@@ -253,7 +253,7 @@ final class FinwatchMetrics: Sendable {
     /// A connection that ended without its alerts resolving (evicted, idle): nothing will ever
     /// resolve them, so the gauge lets go. At end of input or shutdown they stay firing (CONTRACT).
     private func forgetFiringAlerts(of record: CloseRecord) {
-        guard let reason = record.endedBy, reason != "shutdown", reason != "end_of_input" else { return }
+        guard let reason = record.endedBy, reason != .shutdown, reason != .endOfInput else { return }
         let counts = totals.withLock { totals in
             let mine = totals.firing.filter { $0.uid == record.identity.uid }
             totals.firing.subtract(mine)

@@ -102,7 +102,7 @@ struct LiveLoop: Sendable {
             capture = CaptureStatistics.sum(capture, shardCapture)
         }
         totals.setCapture(capture)
-        totals.reason = failure != nil ? "error" : output.readerGone ? "output_closed" : "signal"
+        totals.reason = failure != nil ? .error : output.readerGone ? .outputClosed : .signal
         let stopEvent = totals
         output.submit { status in
             var stats = stopEvent
@@ -112,7 +112,7 @@ struct LiveLoop: Sendable {
         output.close()
         housekeeping.outputProblem.finalReport(output.status, path: output.path, logger: logger)
         logger.info("capture stopped", metadata: [
-            "capture.frames": "\(totals.packetsSeen)", "capture.reason": "\(totals.reason ?? "")",
+            "capture.frames": "\(totals.packetsSeen)", "capture.reason": "\(totals.reason?.rawValue ?? "")",
         ])
         if let failure { throw failure }
     }

@@ -41,8 +41,8 @@ struct OfflineRun {
             }
         }
         let end = pipeline.lastPacketTime ?? Timestamp(nanoseconds: 0)
-        pipeline.finish(at: end, reason: "end_of_input")
-        pipeline.emit(.stop(pipeline.runStats(at: end, capture: nil, reason: failure == nil ? "end_of_input" : "error")))
+        pipeline.finish(at: end, reason: .endOfInput)
+        pipeline.emit(.stop(pipeline.runStats(at: end, capture: nil, reason: failure == nil ? .endOfInput : .error)))
         output.close()
         if let failure { throw .capture(failure) }
     }

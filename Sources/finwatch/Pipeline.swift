@@ -113,7 +113,7 @@ final class Pipeline {
     }
 
     /// End of input or shutdown: every tracked connection gets its close record.
-    func finish(at time: Timestamp, reason: String) {
+    func finish(at time: Timestamp, reason: EndedBy) {
         tracker.finish(at: time, reason: reason)
     }
 
@@ -146,7 +146,7 @@ final class Pipeline {
 
     /// The counters a `stats` or `stop` event carries. Waits for the tracker and the output to
     /// finish what is queued, so `events_written` and the table's counts are exact.
-    func runStats(at time: Timestamp, capture: CaptureStatistics?, reason: String? = nil) -> RunStats {
+    func runStats(at time: Timestamp, capture: CaptureStatistics?, reason: StopReason? = nil) -> RunStats {
         var stats = RunStats(time: time)
         reportNow().add(to: &stats)
         counters.add(to: &stats)

@@ -72,7 +72,7 @@ final class TrackerStage: Sendable {
 
     /// End of input or shutdown: every tracked connection's record, handed on in chunks as they
     /// are made, so hundreds of thousands never sit in memory at once. Waits until done.
-    func finish(at time: Timestamp, reason: String) {
+    func finish(at time: Timestamp, reason: EndedBy) {
         queue.sync {
             state.withLock { state in
                 if let start = state.pendingStart {

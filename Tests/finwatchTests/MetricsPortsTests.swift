@@ -68,7 +68,7 @@ import Testing
         var record = CloseRecord(time: .ms(70_000), identity: ConnectionIdentity(
             uid: "C1", orig: Endpoint(ip: IPAddress("198.18.0.1")!, port: 40000),
             resp: Endpoint(ip: IPAddress("198.18.0.2")!, port: 5432), handshakeSeen: true), close: .halfClosed)
-        record.endedBy = "eviction"
+        record.endedBy = .eviction
         metrics.record(.close(record))
         #expect(value(#"finwatch_alerts_firing{alert="close_wait_lingering",port="5432"}"#) == "0.0")
     }

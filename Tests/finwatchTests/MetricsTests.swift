@@ -11,7 +11,7 @@ enum MetricsFixture {
     }
 
     static func close(_ kind: CloseKind, closer: ActiveCloser?, closeWaitMs: Double? = nil, teardownMs: Double? = nil,
-                      uid: String = "C1", endedBy: String? = nil) -> Event {
+                      uid: String = "C1", endedBy: EndedBy? = nil) -> Event {
         var record = CloseRecord(time: .ms(1_000), identity: identity(uid), close: kind)
         record.activeCloser = closer
         record.durations.closeWait = closeWaitMs.map { Int64($0 * 1_000_000) }
@@ -124,9 +124,9 @@ enum MetricsFixture {
     @Test func evictedConnection_letsGoOfItsFiringAlert_butShutdownKeepsIt() {
         metrics.record(MetricsFixture.alert(.finWait2Lingering, .firing, uid: "C1", side: .orig))
         metrics.record(MetricsFixture.alert(.finWait2Lingering, .firing, uid: "C2", side: .orig))
-        metrics.record(MetricsFixture.close(.halfClosed, closer: .orig, uid: "C1", endedBy: "eviction"))
+        metrics.record(MetricsFixture.close(.halfClosed, closer: .orig, uid: "C1", endedBy: .eviction))
         #expect(value(#"finwatch_alerts_firing{alert="fin_wait_2_lingering"}"#) == "1.0")
-        metrics.record(MetricsFixture.close(.halfClosed, closer: .orig, uid: "C2", endedBy: "shutdown"))
+        metrics.record(MetricsFixture.close(.halfClosed, closer: .orig, uid: "C2", endedBy: .shutdown))
         #expect(value(#"finwatch_alerts_firing{alert="fin_wait_2_lingering"}"#) == "1.0")
     }
 

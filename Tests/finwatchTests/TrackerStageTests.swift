@@ -205,7 +205,7 @@ struct TrackerStateClockTests {
     }
 
     @Test func pendingStart_takesTheFirstFramesTime_evenWhenItIsNotTCP() throws {
-        let start = RunStart(time: Timestamp(nanoseconds: 0), version: "test", sourceKind: "file", source: "x.pcap",
+        let start = RunStart(time: Timestamp(nanoseconds: 0), version: "test", sourceKind: .file, source: "x.pcap",
                              filter: "", linkType: "EN10MB", thresholds: [], maxConnections: 16)
         var pipeline = InProcessPipeline(start: start)
         pipeline.decode([(StageFixture.udp, StageFixture.at(0.25))] + StageFixture.intoCloseWait)

@@ -49,6 +49,22 @@ package enum ConnState: String, Sendable, Hashable, CaseIterable {
             if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { orig |= 1 << UInt32(byte - UInt8(ascii: "A")) }
             if byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") { resp |= 1 << UInt32(byte - UInt8(ascii: "a")) }
         }
+        self.init(orig: orig, resp: resp, resetBy: resetBy, origPackets: origPackets, respPackets: respPackets) {
+            Self.synThenReset(history.utf8)
+        }
+    }
+
+    /// The same from the record's `History` value: the masks come from the letters it marks as
+    /// seen, no text is made, and the letters are walked only for a history with orig's RST.
+    package init(history: History, resetBy: Side?, origPackets: Int, respPackets: Int) {
+        let masks = history.letterMasks
+        self.init(orig: masks.orig, resp: masks.resp, resetBy: resetBy, origPackets: origPackets,
+                  respPackets: respPackets) { Self.synThenReset(history) }
+    }
+
+    /// From one bit per letter (`1 << (letter - "A")`) per side.
+    private init(orig: UInt32, resp: UInt32, resetBy: Side?, origPackets: Int, respPackets: Int,
+                 synThenReset: () -> Bool) {
         func sent(_ mask: UInt32, _ letter: Unicode.Scalar) -> Bool { mask & (1 << (letter.value - 65)) != 0 }
         let origAcked = sent(orig, "A") || sent(orig, "D")
         let o: Endpoint =
@@ -64,7 +80,7 @@ package enum ConnState: String, Sendable, Hashable, CaseIterable {
             else if respPackets > 0 { .partial }
             else { .inactive }
         self = Self.zeek(orig: o, resp: r, payload: sent(orig, "D") || sent(resp, "D"),
-                         synThenReset: Self.synThenReset(history))
+                         synThenReset: sent(orig, "R") && synThenReset())
     }
 
     /// Zeek's decision, in its order.
@@ -87,13 +103,18 @@ package enum ConnState: String, Sendable, Hashable, CaseIterable {
 
     /// Zeek's `/^\^?S[^HAFGIQ]*R.*/` on the history: orig's SYN, then its RST with no handshake
     /// answer, ACK, FIN or inconsistent flags from orig in between.
-    static func synThenReset(_ history: String) -> Bool {
-        var letters = history.utf8[...]
-        if letters.first == UInt8(ascii: "^") { letters = letters.dropFirst() }
-        guard letters.first == UInt8(ascii: "S") else { return false }
-        for letter in letters.dropFirst() {
+    static func synThenReset(_ history: some Sequence<UInt8>) -> Bool {
+        var letters = history.makeIterator()
+        var first = letters.next()
+        if first == UInt8(ascii: "^") { first = letters.next() }
+        guard first == UInt8(ascii: "S") else { return false }
+        while let letter = letters.next() {
             if letter == UInt8(ascii: "R") { return true }
-            if "HAFGIQ".utf8.contains(letter) { return false }
+            switch letter {
+            case UInt8(ascii: "H"), UInt8(ascii: "A"), UInt8(ascii: "F"), UInt8(ascii: "G"), UInt8(ascii: "I"),
+                 UInt8(ascii: "Q"): return false
+            default: continue
+            }
         }
         return false
     }

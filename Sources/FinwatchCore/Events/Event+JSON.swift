@@ -50,6 +50,8 @@ private enum Widest {
     static let sequenceStep = 64
     /// `,"conn_state":"RSTOS0"` (22).
     static let connState = 24
+    /// `,"ended_by":"end_of_input"` (27).
+    static let endedBy = 32
 }
 
 extension OutputSpan where Element == UInt8 {
@@ -65,6 +67,8 @@ extension OutputSpan where Element == UInt8 {
         raw(#","uid":"C"#)
         decimal(identity.uidNumber)
         raw(#"","community_id":""#)
+        // "1:" and 28 characters of base64.
+        guard room(for: 30) else { return }
         CommunityID.append(identity.orig, identity.resp, seed: 0, to: &self)
         raw(#"","orig":{"ip":"#)
         address(identity.orig.ip)
@@ -78,17 +82,26 @@ extension OutputSpan where Element == UInt8 {
         bool(identity.handshakeSeen)
     }
 
+    /// A history's letters in quotes (at most 26 bytes), read from the value as they are written.
+    mutating func letters(_ history: History) {
+        guard room(for: 26) else { return }
+        append(UInt8(ascii: "\""))
+        history.forEachASCII { append($0) }
+        append(UInt8(ascii: "\""))
+    }
+
     mutating func intervals(_ values: [Int64]) {
-        append(UInt8(ascii: "["))
+        byte(UInt8(ascii: "["))
         for (index, value) in values.enumerated() {
-            if index > 0 { append(UInt8(ascii: ",")) }
+            if index > 0 { byte(UInt8(ascii: ",")) }
             milliseconds(value)
         }
-        append(UInt8(ascii: "]"))
+        byte(UInt8(ascii: "]"))
     }
 
     /// The contract's flag letters for a close `sequence`: from `S F R P A`, in that order.
     mutating func contractLetters(_ flags: TCPFlags) {
+        guard room(for: 5) else { return }
         if flags.contains(.syn) { append(UInt8(ascii: "S")) }
         if flags.contains(.fin) { append(UInt8(ascii: "F")) }
         if flags.contains(.rst) { append(UInt8(ascii: "R")) }
@@ -99,9 +112,8 @@ extension OutputSpan where Element == UInt8 {
 
 extension CloseRecord {
     var maximumJSONLength: Int {
-        Widest.header + Widest.identity + 768 + Widest.connState + Widest.sequenceStep * sequence.count
+        Widest.header + Widest.identity + 768 + Widest.connState + Widest.endedBy + Widest.sequenceStep * sequence.count
             + Widest.milliseconds * (origFINIntervals.count + respFINIntervals.count)
-            + (endedBy.map(JSONLine.escapedLength) ?? 0)
     }
 
     func write(to out: inout OutputSpan<UInt8>) {
@@ -125,7 +137,7 @@ extension CloseRecord {
         out.raw(#"},"anomalies":["#)
         var first = true
         for anomaly in anomalies {
-            if !first { out.append(UInt8(ascii: ",")) }
+            if !first { out.byte(UInt8(ascii: ",")) }
             out.trusted(anomaly.rawValue)
             first = false
         }
@@ -137,21 +149,21 @@ extension CloseRecord {
             out.contractLetters(step.flags)
             out.raw(#"","ms":"#)
             out.milliseconds(step.offset)
-            out.append(UInt8(ascii: "}"))
+            out.byte(UInt8(ascii: "}"))
         }
-        out.append(UInt8(ascii: "]"))
+        out.byte(UInt8(ascii: "]"))
         if sequenceTruncated { out.raw(#","sequence_truncated":true"#) }
-        out.raw(#","history":"#); out.trusted(history)
+        out.raw(#","history":"#); out.letters(history)
         out.raw(#","conn_state":"#); out.trusted(connState.rawValue)
         out.raw(#","packets":{"orig":"#); out.int(origPackets)
         out.raw(#","resp":"#); out.int(respPackets)
-        out.append(UInt8(ascii: "}"))
+        out.byte(UInt8(ascii: "}"))
         if !origFINIntervals.isEmpty || !respFINIntervals.isEmpty {
             out.raw(#","fin_retransmit_intervals_ms":{"orig":"#); out.intervals(origFINIntervals)
             out.raw(#","resp":"#); out.intervals(respFINIntervals)
-            out.append(UInt8(ascii: "}"))
+            out.byte(UInt8(ascii: "}"))
         }
-        if let endedBy { out.raw(#","ended_by":"#); out.string(endedBy) }
+        if let endedBy { out.raw(#","ended_by":"#); out.trusted(endedBy.rawValue) }
     }
 }
 
@@ -180,9 +192,9 @@ extension AlertEvent {
             if let pod = process.pod {
                 out.raw(#","pod":{"namespace":"#); out.string(pod.namespace)
                 out.raw(#","name":"#); out.string(pod.name)
-                out.append(UInt8(ascii: "}"))
+                out.byte(UInt8(ascii: "}"))
             }
-            out.append(UInt8(ascii: "}"))
+            out.byte(UInt8(ascii: "}"))
         }
         if let resolvedTo { out.raw(#","resolved_to":"#); out.trusted(resolvedTo.rawValue) }
     }
@@ -218,7 +230,7 @@ extension AnomalyEvent {
 extension RunStart {
     var maximumJSONLength: Int {
         var length = Widest.header + 256
-        for text in [version, source, sourceKind, filter, linkType ?? ""] { length += JSONLine.escapedLength(text) }
+        for text in [version, source, filter, linkType ?? ""] { length += JSONLine.escapedLength(text) }
         for threshold in thresholds { length += JSONLine.escapedLength(threshold.name) + 8 + Widest.milliseconds }
         return length
     }
@@ -227,14 +239,14 @@ extension RunStart {
         out.header("start", time)
         out.raw(#","version":"#); out.string(version)
         out.raw(#","source":"#); out.string(source)
-        out.raw(#","source_kind":"#); out.string(sourceKind)
+        out.raw(#","source_kind":"#); out.trusted(sourceKind.rawValue)
         out.raw(#","filter":"#); out.string(filter)
         out.raw(#","link_type":"#); out.string(linkType)
         out.raw(#","thresholds":{"#)
         for (index, threshold) in thresholds.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+            if index > 0 { out.byte(UInt8(ascii: ",")) }
             out.string(threshold.name + "_ms")
-            out.append(UInt8(ascii: ":"))
+            out.byte(UInt8(ascii: ":"))
             out.milliseconds(threshold.nanoseconds)
         }
         out.raw(#"},"max_connections":"#); out.int(maxConnections)
@@ -244,7 +256,7 @@ extension RunStart {
 extension RunStats {
     var maximumJSONLength: Int {
         Widest.header + 640 + EndpointState.allCases.count * (16 + Widest.integer)
-            + (reason.map(JSONLine.escapedLength) ?? 0)
+            + 32   // `,"reason":"output_closed"`
     }
 
     func write(stop: Bool, to out: inout OutputSpan<UInt8>) {
@@ -257,9 +269,9 @@ extension RunStats {
         out.raw(#"},"connections_tracked":"#); out.int(connectionsTracked)
         out.raw(#","endpoints":{"#)
         for (index, state) in EndpointState.allCases.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+            if index > 0 { out.byte(UInt8(ascii: ",")) }
             out.trusted(state.rawValue)
-            out.append(UInt8(ascii: ":"))
+            out.byte(UInt8(ascii: ":"))
             out.int(endpointsByState[state] ?? 0)
         }
         out.raw(#"},"events_written":"#); out.int(eventsWritten)
@@ -269,7 +281,7 @@ extension RunStats {
         out.raw(#","drops_kernel":"#); out.optionalInt(dropsKernel)
         out.raw(#","drops_interface":"#); out.optionalInt(dropsInterface)
         out.raw(#"},"evictions":"#); out.int(evictions)
-        if let reason { out.raw(#","reason":"#); out.string(reason) }
+        if let reason { out.raw(#","reason":"#); out.trusted(reason.rawValue) }
     }
 }
 

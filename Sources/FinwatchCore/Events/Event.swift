@@ -102,12 +102,12 @@ package struct CloseRecord: Sendable, Equatable {
     package var anomalies: AnomalySet
     package var sequence: [SequenceStep]
     package var sequenceTruncated: Bool
-    package var history: String
+    /// The letters as a value: the text is written straight into the JSON line, never made here.
+    package var history: History
     package var origPackets: Int
     package var respPackets: Int
-    /// Why the record was written before a natural end: `end_of_input`, `shutdown`, `eviction`,
-    /// `idle_timeout`; nil when the teardown completed on the wire.
-    package var endedBy: String?
+    /// Why the record was written before a natural end; nil when the teardown completed on the wire.
+    package var endedBy: EndedBy?
 
     package init(time: Timestamp, identity: ConnectionIdentity, close: CloseKind) {
         self.time = time
@@ -127,7 +127,7 @@ package struct CloseRecord: Sendable, Equatable {
         anomalies = AnomalySet()
         sequence = []
         sequenceTruncated = false
-        history = ""
+        history = History()
         origPackets = 0
         respPackets = 0
         endedBy = nil
@@ -226,15 +226,14 @@ package struct AnomalyEvent: Sendable, Equatable {
 package struct RunStart: Sendable, Equatable {
     package var time: Timestamp
     package var version: String
-    /// `interface` or `file`.
-    package var sourceKind: String
+    package var sourceKind: SourceKind
     package var source: String
     package var filter: String
     package var linkType: String?
     package var thresholds: [(name: String, nanoseconds: Int64)]
     package var maxConnections: Int
 
-    package init(time: Timestamp, version: String, sourceKind: String, source: String, filter: String,
+    package init(time: Timestamp, version: String, sourceKind: SourceKind, source: String, filter: String,
                  linkType: String?, thresholds: [(name: String, nanoseconds: Int64)], maxConnections: Int) {
         self.time = time
         self.version = version
@@ -278,8 +277,8 @@ package struct RunStats: Sendable, Equatable {
     package var dropsKernel: UInt64?
     package var dropsInterface: UInt64?
     package var evictions: UInt64 = 0
-    /// For `stop`: why the run ended (`end_of_input`, `signal`, `error`).
-    package var reason: String?
+    /// For `stop`: why the run ended.
+    package var reason: StopReason?
 
     package init(time: Timestamp) { self.time = time }
 }

@@ -1,24 +1,83 @@
 /// JSON text written straight into an `OutputSpan`: the encoder behind every event line.
 ///
-/// A line is laid out in one go (`JSONLine.append`): its worst-case length is reserved once, then
-/// each piece is written into the reserved bytes with no growth, no per-byte buffer checks and
-/// no intermediate `String`s. Keys go out together with their punctuation as one literal
-/// (`,"close":"`), so the structure of each event is visible in its encoder and costs a copy.
-/// The encoder of every event states its worst case (`maximumJSONLength`); tests hold the
-/// largest events to it, and a wrong bound is a trap in OutputSpan's own bounds check, never a
-/// write past the end.
+/// A line is laid out in one go (`JSONLine.append`): its expected worst-case length is reserved
+/// once, then each piece is written into the reserved bytes with no growth and no intermediate
+/// `String`s. Keys go out together with their punctuation as one literal (`,"close":"`), so the
+/// structure of each event is visible in its encoder and costs a copy.
+///
+/// The reservation is an estimate, not a promise the process lives by: every piece checks its
+/// room first (`room(for:)`, one comparison). A piece that does not fit marks the line outgrown
+/// and every later piece is skipped; `JSONLine.append` then drops the partial line and writes it
+/// again into twice the room. A field added without widening `maximumJSONLength` costs a second
+/// pass, never a trap (tests hold the widest events to their estimates, so that stays rare).
 package enum JSONLine {
-    /// Appends a line of at most `maximumLength` bytes, laid out by `body`, to `buffer`.
+    /// Appends the line `body` lays out to `buffer`, reserving `maximumLength` bytes first and
+    /// more if the line turns out longer.
+    @inline(__always)   // `body` inlined: the event it writes is read in place, not captured as a copy
     package static func append(to buffer: inout [UInt8], maximumLength: Int,
                                _ body: (inout OutputSpan<UInt8>) -> Void) {
-        buffer.append(addingCapacity: maximumLength) { out in body(&out) }
+        let start = buffer.count
+        var outgrown = false
+        // One byte more than the line may use: room for the mark of a piece that did not fit.
+        buffer.append(addingCapacity: maximumLength + 1) { out in
+            body(&out)
+            outgrown = out.isOutgrown
+        }
+        if outgrown { appendAgain(to: &buffer, from: start, room: 2 * max(maximumLength, 16), body) }
     }
+
+    /// The line again, into twice the room each time, until it fits.
+    @inline(never)
+    private static func appendAgain(to buffer: inout [UInt8], from start: Int, room: Int,
+                                    _ body: (inout OutputSpan<UInt8>) -> Void) {
+        var room = room
+        while true {
+            buffer.removeSubrange(start...)
+            // No event comes near this: a line that does is a loop in an encoder, not a long field.
+            precondition(room <= 1 << 26, "a JSON line outgrew 64 MiB")
+            var outgrown = false
+            buffer.append(addingCapacity: room + 1) { out in
+                body(&out)
+                outgrown = out.isOutgrown
+            }
+            guard outgrown else { return }
+            room *= 2
+        }
+    }
+
+    /// Fills an outgrown line's free space (JSON text never holds a raw NUL).
+    static let outgrownFiller: UInt8 = 0
 
     /// Bytes a string may take once escaped: `\u00XX` for a control character.
     package static func escapedLength(_ text: String) -> Int { text.utf8.count * 6 + 2 }
 }
 
 extension OutputSpan where Element == UInt8 {
+    /// Whether `count` more bytes fit, keeping the span's last byte free. When they do not, the
+    /// line is outgrown: its free space is filled, last byte included, so every later piece finds
+    /// no room either and `JSONLine.append` (which reserves that byte) writes the line again with
+    /// more room. A line that fits never touches its last reserved byte.
+    @inline(__always)
+    package mutating func room(for count: Int) -> Bool {
+        if count < freeCapacity { return true }
+        markOutgrown()
+        return false
+    }
+
+    @inline(never)   // once per outgrown line
+    private mutating func markOutgrown() {
+        while freeCapacity > 0 { append(JSONLine.outgrownFiller) }
+    }
+
+    /// A piece did not fit: only `markOutgrown` writes the span's last byte.
+    var isOutgrown: Bool { freeCapacity == 0 }
+
+    /// One byte, if it fits.
+    @inline(__always)
+    package mutating func byte(_ value: UInt8) {
+        if room(for: 1) { append(value) }
+    }
+
     /// A literal's bytes as they are: keys with their quotes and punctuation.
     @inline(__always)
     package mutating func raw(_ text: StaticString) {
@@ -29,7 +88,7 @@ extension OutputSpan where Element == UInt8 {
     /// Bytes the caller owns for the duration of the call, copied at once.
     @inline(__always)
     mutating func bytes(of source: UnsafeBufferPointer<UInt8>) {
-        precondition(source.count <= freeCapacity, "a JSON line outgrew its reserved length")
+        guard room(for: source.count) else { return }
         // unsafe: the source is valid for `source.count` bytes during this call (the caller's
         // promise); the destination is this span's uninitialised tail, checked above to hold as many.
         unsafe withUnsafeMutableBufferPointer { buffer, initialized in
@@ -44,11 +103,11 @@ extension OutputSpan where Element == UInt8 {
     /// escaping, so it is copied as it is, in quotes. One copy of its contiguous UTF-8 (the raw
     /// values are literals, already contiguous), not a walk of its UTF-8 view byte by byte.
     package mutating func trusted(_ text: String) {
-        append(UInt8(ascii: "\""))
+        byte(UInt8(ascii: "\""))
         var text = text
         // unsafe: `withUTF8` lends the string's own contiguous storage for the call only.
         text.withUTF8 { unsafe bytes(of: $0) }
-        append(UInt8(ascii: "\""))
+        byte(UInt8(ascii: "\""))
     }
 
     /// `trusted`, or `null`.
@@ -58,6 +117,7 @@ extension OutputSpan where Element == UInt8 {
 
     /// Any string, quoted and escaped (RFC 8259 §7). Takes at most `JSONLine.escapedLength`.
     package mutating func string(_ text: String) {
+        guard room(for: JSONLine.escapedLength(text)) else { return }
         append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {
@@ -89,6 +149,7 @@ extension OutputSpan where Element == UInt8 {
     /// Decimal digits (at most 20), written in place from the last one back: counted first, so
     /// no scratch buffer and no second copy.
     package mutating func decimal(_ value: UInt64) {
+        guard room(for: 20) else { return }
         if value < 10 {
             append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
             return
@@ -104,7 +165,6 @@ extension OutputSpan where Element == UInt8 {
             width += 1
             limit &*= 10
         }
-        precondition(width <= freeCapacity, "a JSON line outgrew its reserved length")
         // unsafe: writes `width` bytes into this span's uninitialised tail, checked above to hold them.
         unsafe withUnsafeMutableBufferPointer { buffer, initialized in
             guard let start = buffer.baseAddress else { return }
@@ -130,7 +190,7 @@ extension OutputSpan where Element == UInt8 {
     /// A signed integer (at most 20 bytes).
     package mutating func int<T: BinaryInteger>(_ value: T) {
         if value < 0 {
-            append(UInt8(ascii: "-"))
+            byte(UInt8(ascii: "-"))
             decimal(UInt64(truncatingIfNeeded: value.magnitude))   // Int.min's magnitude fits, its negation does not
         } else {
             decimal(UInt64(value))
@@ -141,6 +201,7 @@ extension OutputSpan where Element == UInt8 {
     /// 0 → `0.0`, 1_500_000 → `1.5`. Sub-microsecond parts are truncated, negatives clamp to 0.
     /// At most 18 bytes.
     package mutating func milliseconds(_ nanoseconds: Int64) {
+        guard room(for: 18) else { return }
         let micros = UInt64(max(0, nanoseconds) / 1_000)
         decimal(micros / 1_000)
         append(UInt8(ascii: "."))
@@ -164,6 +225,7 @@ extension OutputSpan where Element == UInt8 {
 
     /// RFC 3339 UTC with microseconds in quotes: `"2026-11-25T02:04:11.706198Z"` (29 bytes).
     package mutating func timestamp(_ time: Timestamp) {
+        guard room(for: 29) else { return }
         append(UInt8(ascii: "\""))
         rfc3339(time)
         append(UInt8(ascii: "\""))
@@ -174,6 +236,7 @@ extension OutputSpan where Element == UInt8 {
     /// field of fixed width written by constant divisions. `Int64` nanoseconds span the years
     /// 1677 to 2262, so the year always has four digits.
     package mutating func rfc3339(_ time: Timestamp) {
+        guard room(for: 27) else { return }
         var seconds = time.nanoseconds / 1_000_000_000
         var nanos = time.nanoseconds % 1_000_000_000
         if nanos < 0 { nanos += 1_000_000_000; seconds -= 1 }
@@ -219,6 +282,7 @@ extension OutputSpan where Element == UInt8 {
 
     /// An address in quotes, its text written straight into the line (at most 41 bytes).
     package mutating func address(_ ip: IPAddress) {
+        guard room(for: IPAddress.maximumTextLength + 2) else { return }
         append(UInt8(ascii: "\""))
         ip.appendText(to: &self)
         append(UInt8(ascii: "\""))
@@ -228,6 +292,6 @@ extension OutputSpan where Element == UInt8 {
 extension Timestamp {
     /// `2026-11-25T02:04:11.706198Z`.
     package var rfc3339: String {
-        String(decoding: [UInt8](capacity: 27) { $0.rfc3339(self) }, as: UTF8.self)
+        String(decoding: [UInt8](capacity: 28) { $0.rfc3339(self) }, as: UTF8.self)   // 27 and the spare byte
     }
 }

@@ -1,6 +1,8 @@
 extension Connection {
-    /// The `close` event for this connection as it stands at `time`.
-    func closeRecord(_ kind: CloseKind, at time: Timestamp, endedBy: String?,
+    /// The `close` event for this connection as it stands at `time`. Inlined into the one place
+    /// that appends it, so the record is built where the event is, not built and then copied.
+    @inline(__always)
+    func closeRecord(_ kind: CloseKind, at time: Timestamp, endedBy: EndedBy?,
                      teardowns: borrowing TeardownStore) -> CloseRecord {
         var record = CloseRecord(time: time, identity: identity, close: kind)
         record.endedBy = endedBy
@@ -11,7 +13,7 @@ extension Connection {
         record.finalAckRetransmits = Int(finalAckRetransmits)
         record.anomalies = anomalies
         if mayHaveLostSegments { record.anomalies.insert(.captureDrops) }
-        record.history = history.text
+        record.history = history
         record.origPackets = Int(orig.packets)
         record.respPackets = Int(resp.packets)
         record.durations.lifetime = time.nanoseconds(since: firstSeen)
@@ -20,10 +22,10 @@ extension Connection {
         let teardown = teardowns[teardownNumber]
         record.resetBy = teardown.resetBy
         record.resetState = teardown.resetState
-        record.sequence = teardown.steps
+        record.sequence = teardowns.steps(teardownNumber)
         record.sequenceTruncated = teardown.stepsTruncated
-        record.origFINIntervals = teardown.finIntervals[0]
-        record.respFINIntervals = teardown.finIntervals[1]
+        record.origFINIntervals = teardowns.intervals(teardownNumber, .orig)
+        record.respFINIntervals = teardowns.intervals(teardownNumber, .resp)
 
         guard let active = teardown.firstFINSide else {
             return record   // an RST before any FIN: no teardown phases happened
@@ -61,7 +63,7 @@ extension Connection {
         switch phase {
         case .opening: sawSYNACK ? .unterminated : .noAnswer
         case .open: .unterminated
-        case .closing: (orig.sentFIN || resp.sentFIN) ? .halfClosed : .unterminated
+        case .tearingDown: (orig.sentFIN || resp.sentFIN) ? .halfClosed : .unterminated
         }
     }
 }

@@ -81,6 +81,7 @@ extension Connection {
     /// On `any`, one segment crossing a veth, a bridge and an uplink is captured on each: the same
     /// fingerprint within a few ms on another interface (or where the capture does not say) is a
     /// copy. A retransmission differs: Linux's RTO is at least 200 ms and IPv4 gives it a new id.
+    @inline(__always)
     mutating func isCopyOnAnotherInterface(_ segment: TCPSegment, window: Int64) -> Bool {
         let fingerprint = Connection.fingerprint(segment)
         let interface = segment.interfaceIndex ?? .max
@@ -126,9 +127,9 @@ extension Connection {
         endpoints[side.index].packets &+= 1
         recordHistory(segment, from: side)
 
-        if teardownNumber != 0 && phase == .closing {
+        if teardownNumber != 0 && phase == .tearingDown {
             let start = teardowns[teardownNumber].start
-            teardowns[teardownNumber].append(SequenceStep(from: side, flags: flags, offset: time.nanoseconds(since: start)))
+            teardowns.append(SequenceStep(from: side, flags: flags, offset: time.nanoseconds(since: start)), to: teardownNumber)
         }
 
         // MARK: SYN — a new connection on the 4-tuple (`.reusesTuple`) is the table's to act on,
@@ -251,7 +252,7 @@ extension Connection {
     mutating func beginTeardown(at time: Timestamp, teardowns: inout TeardownStore) -> UInt32 {
         if teardownNumber != 0 { return teardownNumber }
         teardownNumber = teardowns.make(start: time, since: firstSeen)
-        phase = .closing
+        phase = .tearingDown
         return teardownNumber
     }
 
@@ -262,7 +263,7 @@ extension Connection {
     /// teardown has begun: on an open connection, a lost one-byte segment would look the same.
     private func provesUnseenFIN(_ segment: TCPSegment, from side: Side) -> Bool {
         let sender = endpoints[side.index]
-        return phase == .closing && !sender.sentFIN && sender.hasSequence && segment.payloadLength == 0
+        return phase == .tearingDown && !sender.sentFIN && sender.hasSequence && segment.payloadLength == 0
             && segment.flags.rawValue & (TCPFlags.syn.rawValue | TCPFlags.fin.rawValue | TCPFlags.rst.rawValue) == 0
             && segment.sequence == sender.nextSequence + 1
     }
@@ -289,8 +290,8 @@ extension Connection {
         apply(ask(.fin, from: side, with: crosses ? .crossesPeerFIN : []),
               from: side, at: time, teardowns: &teardowns)
         let number = teardownNumber
-        if teardowns[number].steps.isEmpty {
-            teardowns[number].append(SequenceStep(from: side, flags: flags, offset: 0))
+        if !teardowns.hasSteps(number) {
+            teardowns.append(SequenceStep(from: side, flags: flags, offset: 0), to: number)
         }
         if teardowns[number].firstFINSide == nil { teardowns[number].firstFINSide = side }
         endpoints[side.index].sentFIN = true
@@ -309,9 +310,7 @@ extension Connection {
         if let last = teardowns[number].lastFINCopy[side.index] {
             let gap = time.nanoseconds(since: last)
             interval = gap
-            if teardowns[number].finIntervals[side.index].count < Teardown.maxIntervals {
-                teardowns[number].finIntervals[side.index].append(gap)
-            }
+            teardowns.appendInterval(gap, to: number, side)
         }
         teardowns[number].lastFINCopy[side.index] = time
         history.record(.retransmit, from: side)
@@ -319,7 +318,7 @@ extension Connection {
         events.append(.anomaly(AnomalyEvent(
             time: time, identity: identity, anomaly: .finRetransmit, side: side,
             count: Int(endpoints[side.index].finRetransmits), interval: interval,
-            intervals: teardowns[number].finIntervals[side.index], state: endpoints[side.index].state)))
+            intervals: teardowns.intervals(number, side), state: endpoints[side.index].state)))
     }
 
     // MARK: - RST
@@ -355,8 +354,8 @@ extension Connection {
         }
         apply(transition, from: side, at: time, teardowns: &teardowns)
         let number = teardownNumber
-        if teardowns[number].steps.isEmpty {
-            teardowns[number].append(SequenceStep(from: side, flags: segment.flags, offset: 0))
+        if !teardowns.hasSteps(number) {
+            teardowns.append(SequenceStep(from: side, flags: segment.flags, offset: 0), to: number)
         }
         teardowns[number].resetTime = time
         teardowns[number].resetBy = side

@@ -53,8 +53,9 @@ enum RecordPhase: UInt8 {
     /// Open, no FIN or RST yet.
     case open
     /// At least one FIN or RST seen, close record not yet written. Once it is, what is left of
-    /// the connection is a `Residue`, no longer a record.
-    case closing
+    /// the connection is a `Residue`, no longer a record. (Not `closing`: that is an endpoint's
+    /// RFC 9293 state, CLOSING, which only crossed FINs reach.)
+    case tearingDown
 }
 
 /// One tracked connection: its key, both endpoints and what the close record will need.

@@ -16,7 +16,7 @@ extension ConnectionTable {
         }
         expireIdle(.opening, now: time, into: &events)
         expireIdle(.open, now: time, into: &events)
-        expireIdle(.closing, now: time, into: &events)
+        expireIdle(.tearingDown, now: time, into: &events)
         timers.recomputeNextDue()
     }
 
@@ -48,7 +48,7 @@ extension ConnectionTable {
             let current = slots[s].phase
             let quietUntil = slots[s].lastSeen.adding(nanoseconds: idleTimeout(current))
             if quietUntil <= now {
-                end(slot: s, at: now, reason: "idle_timeout", into: &events)
+                end(slot: s, at: now, reason: .idleTimeout, into: &events)
             } else {
                 pushIdle(TimerQueue.Entry(deadline: quietUntil.nanoseconds, slot: head.slot,
                                           generation: slots[s].generation, side: .orig), current)
@@ -68,7 +68,7 @@ extension ConnectionTable {
             evictions &+= 1
             return true
         }
-        for phase in [RecordPhase.opening, .open, .closing] {
+        for phase in [RecordPhase.opening, .open, .tearingDown] {
             var budget = 64   // second chances per eviction, so a busy table stays O(1)
             while let head = timers.first(TimerKind(idle: phase)) {
                 timers.popFirst(TimerKind(idle: phase))
@@ -89,7 +89,7 @@ extension ConnectionTable {
                                               generation: slots[s].generation, side: .orig), phase)
                     continue
                 }
-                end(slot: s, at: time, reason: "eviction", into: &events)
+                end(slot: s, at: time, reason: .eviction, into: &events)
                 evictions &+= 1
                 return true
             }
@@ -107,7 +107,7 @@ extension ConnectionTable {
         switch phase {
         case .opening: configuration.idleTimeoutHandshake
         case .open: configuration.idleTimeoutEstablished
-        case .closing: configuration.idleTimeoutHalfClosed
+        case .tearingDown: configuration.idleTimeoutHalfClosed
         }
     }
 
@@ -120,7 +120,7 @@ extension ConnectionTable {
     package var alertTimerEntries: Int { timers.count(.closeWait) + timers.count(.finWait2) + timers.count(.lastAck) }
 
     /// Idle timer entries waiting, stale ones included.
-    package var idleTimerEntries: Int { timers.count(.opening) + timers.count(.open) + timers.count(.closing) }
+    package var idleTimerEntries: Int { timers.count(.opening) + timers.count(.open) + timers.count(.tearingDown) }
 
     /// Stale entries tolerated beyond the records' own before a queue is swept.
     static let timerCompactionSlack = 4096
@@ -150,7 +150,7 @@ extension ConnectionTable {
     /// most `recordCount`, and the next waits for as many pushes again: amortised O(1) per push.
     mutating func compactIdleTimers() {
         let slots = self.slots   // read by the closure while the queues change: a reference, not a copy
-        for kind in [TimerKind.opening, .open, .closing] { timers.compact(kind) { Self.isCurrentIdle($0, in: slots) } }
+        for kind in [TimerKind.opening, .open, .tearingDown] { timers.compact(kind) { Self.isCurrentIdle($0, in: slots) } }
     }
 
     mutating func schedule(idleTimerFor slot: Int, at time: Timestamp) {

@@ -7,7 +7,7 @@ extension ConnectionTable {
     ///
     /// `flush` is handed the events every `batch` records, so hundreds of thousands of records
     /// never sit in memory at once (the caller writes and clears them).
-    package mutating func finish(at time: Timestamp, reason: String, into events: inout [Event],
+    package mutating func finish(at time: Timestamp, reason: EndedBy, into events: inout [Event],
                                  batch: Int = 1024, flush: (inout [Event]) -> Void = { _ in }) {
         let time = Timestamp(nanoseconds: max(time.nanoseconds, latest))   // never before a segment seen
         // Oldest first, so the output reads in the order connections began. The uids are read in
@@ -47,7 +47,7 @@ extension ConnectionTable {
     }
 
     /// One connection's record at end of input, handed on with the others `batch` at a time.
-    mutating func finishRecord(slot: Int, at time: Timestamp, reason: String, into events: inout [Event],
+    mutating func finishRecord(slot: Int, at time: Timestamp, reason: EndedBy, into events: inout [Event],
                                        batch: Int, flush: (inout [Event]) -> Void) {
         writeRecord(slot: slot, slots[slot].unfinishedCloseKind, at: time, endedBy: reason, into: &events)
         if events.count >= batch { flush(&events) }
@@ -87,7 +87,7 @@ extension ConnectionTable {
     /// The sides half-closed now (CLOSE_WAIT, FIN_WAIT_2, LAST_ACK), oldest problem first.
     package func halfClosedSnapshot() -> [ConnectionSnapshot] {
         var rows: [ConnectionSnapshot] = []
-        for slot in slots.indices where slots[slot].isLive && slots[slot].phase == .closing {
+        for slot in slots.indices where slots[slot].isLive && slots[slot].phase == .tearingDown {
             let connection = slots[slot]
             for side in Side.allCases where AlertKind(watching: connection[side].state) != nil {
                 rows.append(ConnectionSnapshot(

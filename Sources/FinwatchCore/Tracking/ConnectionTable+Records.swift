@@ -65,7 +65,7 @@ extension ConnectionTable {
 
     // MARK: - Records and removal
 
-    mutating func writeRecord(slot: Int, _ kind: CloseKind, at time: Timestamp, endedBy: String?,
+    mutating func writeRecord(slot: Int, _ kind: CloseKind, at time: Timestamp, endedBy: EndedBy?,
                                       into events: inout [Event]) {
         events.append(.close(slots[slot].closeRecord(kind, at: time, endedBy: endedBy, teardowns: teardowns)))
     }
@@ -130,7 +130,7 @@ extension ConnectionTable {
     }
 
     /// Writes the record of a connection that did not end on the wire, and removes it.
-    mutating func end(slot: Int, at time: Timestamp, reason: String, into events: inout [Event]) {
+    mutating func end(slot: Int, at time: Timestamp, reason: EndedBy, into events: inout [Event]) {
         writeRecord(slot: slot, slots[slot].unfinishedCloseKind, at: time, endedBy: reason, into: &events)
         remove(slot: slot)
     }

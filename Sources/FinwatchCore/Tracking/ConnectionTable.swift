@@ -28,7 +28,8 @@ package struct ConnectionTable: ~Copyable {
     var liveCount = 0
     var nextUID: UInt64 = 1
     let seed: UInt64
-    var stateCounts = [Int](repeating: 0, count: EndpointState.allCases.count)
+    /// Endpoints per state, by `EndpointState.ordinal`.
+    var stateCounts = InlineArray<10, Int>(repeating: 0)
     /// Endpoints by --metrics-ports label, local ports held per destination: opt-in, beside stateCounts.
     var ports: PortTally
 
@@ -102,7 +103,7 @@ package struct ConnectionTable: ~Copyable {
             && slots[s].startsNewConnection(segment, from: slots[s].side(senderIsA: senderIsA)) {
             // The old connection ended unseen (its host rebooted, or its last segments were
             // lost): written as it stands, before the SYN touches it.
-            end(slot: s, at: segment.timestamp, reason: "reused", into: &events)
+            end(slot: s, at: segment.timestamp, reason: .reused, into: &events)
             startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
             return
         }

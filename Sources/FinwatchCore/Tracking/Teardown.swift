@@ -1,9 +1,10 @@
-/// What exists only once a teardown has begun: phase times, FIN retransmission intervals and
-/// the close sequence. Kept apart from the connection record, in the table's `TeardownStore`,
-/// so the record stays small for the open connections that have none, and plain data.
+/// What exists only once a teardown has begun: phase times, who closed and reset. Kept apart
+/// from the connection record, in the table's `TeardownStore`, so the record stays small for the
+/// open connections that have none. Plain data: its close sequence and FIN intervals (arrays)
+/// live beside it in the store, so reading or copying a teardown touches no reference count.
 struct Teardown {
-    // Ordered so the value packs (112 bytes): one exists per connection closing at once, and a
-    // flood of FINs makes every tracked connection one.
+    // Ordered so the value packs (88 bytes, and 24 in the store for its arrays): one exists per
+    // connection closing at once, and a flood of FINs makes every tracked connection one.
     /// The first FIN or RST: the zero of the close sequence's `ms`.
     var start: Timestamp
     /// When each side entered its current state (for durations, alerts and snapshots).
@@ -12,9 +13,6 @@ struct Teardown {
     var finTime = OptionalTimePair()
     var finAckedTime = OptionalTimePair()
     var lastFINCopy = OptionalTimePair()
-    /// Intervals between successive FIN copies per side, ns (the back-off evidence), at most 15.
-    var finIntervals = InlineArray<2, [Int64]>(repeating: [])
-    var steps: [SequenceStep] = []
     var resetTime: Timestamp?
     var firstFINSide: Side?
     /// Who sent the RST that ended the connection, and from which state: needed only for the
@@ -41,10 +39,6 @@ struct Teardown {
         case (nil, nil): nil
         }
     }
-
-    mutating func append(_ step: SequenceStep) {
-        if steps.count < Teardown.maxSteps { steps.append(step) } else { stepsTruncated = true }
-    }
 }
 
 /// The teardowns of the connections closing now, numbered from 1 (0 in a record means none).
@@ -53,6 +47,11 @@ struct Teardown {
 /// connection ever seen.
 struct TeardownStore: ~Copyable {
     private var teardowns: [Teardown] = []
+    /// Each teardown's close sequence, by number − 1.
+    private var steps: [[SequenceStep]] = []
+    /// Intervals between successive FIN copies (the back-off evidence), ns, at most 15 per side:
+    /// by 2 × (number − 1) + `Side.index`. Empty but for FINs sent again.
+    private var intervals: [[Int64]] = []
     private var freeNumbers: [UInt32] = []
 
     init() {}
@@ -60,33 +59,67 @@ struct TeardownStore: ~Copyable {
     /// Address space for `count` teardowns up front (pages are touched only as they are used):
     /// grown by doubling instead, the old and the new array would both be resident while one
     /// is copied into the other, when the table is fullest.
-    mutating func reserve(_ count: Int) { teardowns.reserveCapacity(count) }
+    mutating func reserve(_ count: Int) {
+        teardowns.reserveCapacity(count)
+        steps.reserveCapacity(count)
+        intervals.reserveCapacity(2 * count)
+    }
 
     /// A new teardown starting at `start`, both sides in their state since `since`; its number.
     mutating func make(start: Timestamp, since: Timestamp) -> UInt32 {
-        var teardown = Teardown(start: start, since: since)
-        // A four-way close is 4 steps (3 with the FIN on the ACK); a longer one grows once or
-        // twice. Room for 8 cost 64 B more on every connection closing at once.
-        teardown.steps.reserveCapacity(4)
         if let number = freeNumbers.popLast() {
-            teardowns[Int(number) - 1] = teardown
+            let index = Int(number) - 1
+            teardowns[index] = Teardown(start: start, since: since)
+            // The buffer is kept for the next close sequence: a new one is allocated only while
+            // the record written last still holds it.
+            steps[index].removeAll(keepingCapacity: true)
             return number
         }
-        teardowns.append(teardown)
+        teardowns.append(Teardown(start: start, since: since))
+        // A four-way close is 4 steps (3 with the FIN on the ACK); a longer one grows once or
+        // twice. Room for 8 cost 64 B more on every connection closing at once.
+        var sequence: [SequenceStep] = []
+        sequence.reserveCapacity(4)
+        steps.append(sequence)
+        intervals.append([])
+        intervals.append([])
         return UInt32(teardowns.count)
     }
 
-    /// Frees `number` for the next teardown (its arrays go with it).
+    /// Frees `number` for the next teardown. Its steps stay until then: the record written last
+    /// shares their buffer, and the next teardown reuses it once that record is gone.
     mutating func release(_ number: UInt32) {
         guard number != 0 else { return }
-        teardowns[Int(number) - 1].steps = []
-        teardowns[Int(number) - 1].finIntervals = InlineArray(repeating: [])
+        let index = 2 * (Int(number) - 1)
+        if !intervals[index].isEmpty { intervals[index] = [] }
+        if !intervals[index + 1].isEmpty { intervals[index + 1] = [] }
         freeNumbers.append(number)
     }
 
     subscript(number: UInt32) -> Teardown {
         get { teardowns[Int(number) - 1] }
         _modify { yield &teardowns[Int(number) - 1] }
+    }
+
+    /// The close sequence of teardown `number`.
+    func steps(_ number: UInt32) -> [SequenceStep] { steps[Int(number) - 1] }
+
+    /// Whether the close sequence of teardown `number` has begun.
+    func hasSteps(_ number: UInt32) -> Bool { !steps[Int(number) - 1].isEmpty }
+
+    /// One more step of the close sequence, or the mark that it was cut at `Teardown.maxSteps`.
+    mutating func append(_ step: SequenceStep, to number: UInt32) {
+        let index = Int(number) - 1
+        if steps[index].count < Teardown.maxSteps { steps[index].append(step) } else { teardowns[index].stepsTruncated = true }
+    }
+
+    /// The intervals between `side`'s FIN copies.
+    func intervals(_ number: UInt32, _ side: Side) -> [Int64] { intervals[2 * (Int(number) - 1) + side.index] }
+
+    /// One more interval between `side`'s FIN copies, while there is room.
+    mutating func appendInterval(_ gap: Int64, to number: UInt32, _ side: Side) {
+        let index = 2 * (Int(number) - 1) + side.index
+        if intervals[index].count < Teardown.maxIntervals { intervals[index].append(gap) }
     }
 }
 

@@ -24,27 +24,32 @@ struct TimerQueue {
     /// Fixed-size blocks instead of one growing array: no doubling slack and no moment where
     /// an old and a new buffer both hold every entry (that peak was most of a timer's memory).
     private static let blockSize = 4096
+    /// Full blocks, oldest first; those before `firstBlock` are spent.
     private var blocks: [[Entry]] = []
-    /// Index of the first live block, and of the next entry to pop within it.
+    /// The block being filled, apart from the full ones: a push is one append to an array of
+    /// our own, not a reach into the last element of an array of arrays.
+    private var tail: [Entry] = []
+    /// Index of the first live full block, and of the next entry to pop in the head block: that
+    /// full block, or `tail` once every full block is spent.
     private var firstBlock = 0
     private var head = 0
     /// Entries waiting, stale ones included.
     private(set) var count = 0
 
-    var isEmpty: Bool { first == nil }
+    var isEmpty: Bool { count == 0 }
 
     var first: Entry? {
-        guard firstBlock < blocks.count, head < blocks[firstBlock].count else { return nil }
-        return blocks[firstBlock][head]
+        guard count > 0 else { return nil }
+        return firstBlock < blocks.count ? blocks[firstBlock][head] : tail[head]
     }
 
     mutating func push(_ entry: Entry) {
-        if blocks.count == firstBlock || blocks[blocks.count - 1].count == TimerQueue.blockSize {
-            var block: [Entry] = []
-            block.reserveCapacity(TimerQueue.blockSize)
-            blocks.append(block)
+        if tail.count == TimerQueue.blockSize {
+            blocks.append(tail)
+            tail = []
         }
-        blocks[blocks.count - 1].append(entry)
+        if tail.capacity == 0 { tail.reserveCapacity(TimerQueue.blockSize) }
+        tail.append(entry)
         count += 1
     }
 
@@ -63,7 +68,8 @@ struct TimerQueue {
         guard let entry = first else { return nil }
         head += 1
         count -= 1
-        if head == TimerQueue.blockSize {
+        if firstBlock < blocks.count {
+            guard head == TimerQueue.blockSize else { return entry }
             // The block is spent: free it now, and drop the spent prefix of `blocks` now and then.
             blocks[firstBlock] = []
             firstBlock += 1
@@ -72,9 +78,9 @@ struct TimerQueue {
                 blocks.removeFirst(firstBlock)
                 firstBlock = 0
             }
-        } else if firstBlock == blocks.count - 1 && head == blocks[firstBlock].count {
-            // Caught up with the tail inside a partly filled block: start it afresh.
-            blocks[firstBlock].removeAll(keepingCapacity: true)
+        } else if head == tail.count {
+            // Caught up with the tail: start it afresh.
+            tail.removeAll(keepingCapacity: true)
             head = 0
         }
         return entry

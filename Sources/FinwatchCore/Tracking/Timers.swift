@@ -5,7 +5,7 @@ enum TimerKind: Int, CaseIterable {
     /// A residue's end: TIME_WAIT over, or the hold after an RST.
     case residue
     /// Idle timeouts by the record's phase; also the eviction order (oldest activity first).
-    case opening, open, closing
+    case opening, open, tearingDown
 
     init(_ alert: AlertKind) {
         switch alert {
@@ -19,7 +19,7 @@ enum TimerKind: Int, CaseIterable {
         switch phase {
         case .opening: self = .opening
         case .open: self = .open
-        case .closing: self = .closing
+        case .tearingDown: self = .tearingDown
         }
     }
 }

@@ -45,16 +45,46 @@ struct JSONBoundsTests {
         record.sequence = Array(repeating: SequenceStep(from: .resp, flags: TCPFlags(rawValue: 0xFF), offset: .max),
                                 count: Teardown.maxSteps)
         record.sequenceTruncated = true
-        record.history = String(repeating: "I", count: 24)
+        // The most letters a history holds: every letter from both sides, and the inferred mark.
+        record.history = History()
+        record.history.recordFlipped()
+        for side in Side.allCases { for letter in History.Letter.allCases { record.history.record(letter, from: side) } }
         record.origPackets = .min
         record.respPackets = .min
         record.origFINIntervals = Array(repeating: .max, count: Teardown.maxIntervals)
         record.respFINIntervals = Array(repeating: .max, count: Teardown.maxIntervals)
-        record.endedBy = Self.hostile
+        record.endedBy = EndedBy.allCases.max { $0.rawValue.utf8.count < $1.rawValue.utf8.count }
         Self.holds(.close(record))
         record.endedBy = nil
         record.time = Self.earliest
         Self.holds(.close(record))
+    }
+
+    /// The reservation is an estimate, not a contract the process dies by: a line longer than
+    /// it (a close record against reservations from 1 byte to under its length, a 350 kB string
+    /// against 8 bytes) is dropped and written again with more room, whole and unchanged.
+    @Test func lineLongerThanItsReservation_isWrittenWholeInASecondPass() {
+        var record = CloseRecord(time: Self.latest, identity: Self.identity, close: .resetAfterFIN)
+        record.sequence = Array(repeating: SequenceStep(from: .orig, flags: [.fin, .ack], offset: 1_234_567),
+                                count: Teardown.maxSteps)
+        record.history = "ShADadFfR"
+        record.origFINIntervals = [200_000_000, 400_000_000]
+        record.endedBy = .idleTimeout
+        let expected = Event.close(record).jsonLine
+        #expect(expected.utf8.count > 1_500)
+        for reserved in [1, 16, 100, 700, expected.utf8.count] {
+            var bytes = Array("the line before\n".utf8)
+            JSONLine.append(to: &bytes, maximumLength: reserved) { out in
+                record.write(to: &out)
+                out.raw("}\n")
+            }
+            #expect(String(decoding: bytes, as: UTF8.self) == "the line before\n" + expected + "\n", "reserved \(reserved)")
+        }
+        let long = String(repeating: "\u{01}x", count: 50_000)
+        var bytes: [UInt8] = []
+        JSONLine.append(to: &bytes, maximumLength: 8) { $0.string(long) }
+        #expect(bytes.count == 2 + 50_000 * 7 && bytes.first == UInt8(ascii: "\"") && bytes.last == UInt8(ascii: "\""))
+        #expect(!bytes.contains(JSONLine.outgrownFiller))
     }
 
     @Test func widestAlert_fitsItsBound() {
@@ -73,7 +103,7 @@ struct JSONBoundsTests {
     }
 
     @Test func widestStartStatsAndStop_fitTheirBounds() {
-        let start = RunStart(time: Self.latest, version: Self.hostile, sourceKind: Self.hostile, source: Self.hostile,
+        let start = RunStart(time: Self.latest, version: Self.hostile, sourceKind: .interface, source: Self.hostile,
                              filter: Self.hostile, linkType: Self.hostile,
                              thresholds: [(Self.hostile, .max), ("close_wait", .max)], maxConnections: .min)
         Self.holds(.start(start))
@@ -92,7 +122,7 @@ struct JSONBoundsTests {
         stats.dropsKernel = .max
         stats.dropsInterface = .max
         stats.evictions = .max
-        stats.reason = Self.hostile
+        stats.reason = StopReason.allCases.max { $0.rawValue.utf8.count < $1.rawValue.utf8.count }
         Self.holds(.stats(stats))
         Self.holds(.stop(stats))
     }

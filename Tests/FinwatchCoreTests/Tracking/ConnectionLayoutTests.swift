@@ -8,9 +8,12 @@ import Testing
     #expect(MemoryLayout<TimerQueue.Entry>.stride == 16)
 }
 
-/// One per connection closing at once: a FIN flood makes every tracked connection one.
+/// One per connection closing at once: a FIN flood makes every tracked connection one. The
+/// value is plain data (88 B); the store keeps its close sequence's and FIN intervals' array
+/// references beside it (24 B).
 @Test func teardown_staysAt112Bytes() {
-    #expect(MemoryLayout<Teardown>.stride == 112)
+    #expect(MemoryLayout<Teardown>.stride == 88)
+    #expect(MemoryLayout<Teardown>.stride + MemoryLayout<[SequenceStep]>.stride + 2 * MemoryLayout<[Int64]>.stride == 112)
     #expect(MemoryLayout<OptionalTimePair>.stride == 16)
 }
 
@@ -32,7 +35,8 @@ import Testing
     let intervals = 2 * (allocation + 16 * MemoryLayout<Int64>.stride)
     let timers = 4 * MemoryLayout<TimerQueue.Entry>.stride   // idle, an alert per side, residue
     let index = 4 * MemoryLayout<UInt32>.stride               // load at most 1/2, just doubled
-    let worst = MemoryLayout<Connection>.stride + MemoryLayout<Residue>.stride + MemoryLayout<Teardown>.stride
+    let store = MemoryLayout<[SequenceStep]>.stride + 2 * MemoryLayout<[Int64]>.stride   // the teardown's arrays
+    let worst = MemoryLayout<Connection>.stride + MemoryLayout<Residue>.stride + MemoryLayout<Teardown>.stride + store
         + steps + intervals + timers + index
     print("worst-case bytes per tracked connection: \(worst) (teardown \(MemoryLayout<Teardown>.stride) + \(steps + intervals) on the heap)")
     #expect(worst <= 1400)

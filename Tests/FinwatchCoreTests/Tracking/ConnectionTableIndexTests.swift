@@ -96,7 +96,7 @@ enum IndexScenario {
         check(table.count == n, "after reopening the reset 4-tuples: \(table.count) tracked, want \(n)")
         check(events.count == resets.count, "reopening wrote \(events.count - resets.count) events")
 
-        table.finish(at: Timestamp(nanoseconds: start + tick()), reason: "end_of_input", into: &events)
+        table.finish(at: Timestamp(nanoseconds: start + tick()), reason: .endOfInput, into: &events)
         check(table.count == 0, "after finish: \(table.count) tracked")
         let all = closes(events)
         let finished = Array(all.dropFirst(resets.count))
@@ -147,8 +147,8 @@ struct ConnectionTableIndexTests {
             implicit.observe(syn, into: &a)
             explicit.observe(syn, into: &b)
         }
-        implicit.finish(at: Timestamp(nanoseconds: IndexScenario.start + 1_000_000_000), reason: "end_of_input", into: &a)
-        explicit.finish(at: Timestamp(nanoseconds: IndexScenario.start + 1_000_000_000), reason: "end_of_input", into: &b)
+        implicit.finish(at: Timestamp(nanoseconds: IndexScenario.start + 1_000_000_000), reason: .endOfInput, into: &a)
+        explicit.finish(at: Timestamp(nanoseconds: IndexScenario.start + 1_000_000_000), reason: .endOfInput, into: &b)
         #expect(a.count == 300)
         #expect(a == b)
     }

@@ -54,7 +54,7 @@ struct IdleTimerTests {
         table.advance(to: Timestamp(nanoseconds: IndexScenario.start + clock), into: &events)
         let idle = IndexScenario.closes(events)
         #expect(idle.count == 1)
-        #expect(idle.first?.endedBy == "idle_timeout")
+        #expect(idle.first?.endedBy == .idleTimeout)
         #expect(idle.first?.identity.orig.port == IndexScenario.client(silent).port)
         #expect(table.count == 0)
     }

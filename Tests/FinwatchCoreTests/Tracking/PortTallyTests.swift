@@ -176,7 +176,7 @@ struct EphemeralPortUseTests {
             $0.ephemeralPortRange = Self.tenPorts
         }
         for port in UInt16(40000)..<40005 { wire.open(port) }
-        wire.table.finish(at: Timestamp(nanoseconds: wire.clock), reason: "end_of_input", into: &wire.events)
+        wire.table.finish(at: Timestamp(nanoseconds: wire.clock), reason: .endOfInput, into: &wire.events)
         #expect(wire.busiest == 0)
     }
 
@@ -265,7 +265,7 @@ struct PortBreakdownTests {
         for state in EndpointState.allCases {
             #expect((byPort["5432"]?[state] ?? 0) + (byPort["other"]?[state] ?? 0) == wire.table.endpointCounts()[state])
         }
-        wire.table.finish(at: Timestamp(nanoseconds: wire.clock), reason: "end_of_input", into: &wire.events)
+        wire.table.finish(at: Timestamp(nanoseconds: wire.clock), reason: .endOfInput, into: &wire.events)
         #expect(wire.table.endpointCountsByPort()?.values.allSatisfy { $0.values.allSatisfy { $0 == 0 } } == true)
     }
 

@@ -107,7 +107,7 @@ struct ResidueTests {
         #expect(Self.anomalies(events).isEmpty)
         #expect(table.count == n + thirds.0 + 1)
 
-        table.finish(at: Timestamp(nanoseconds: S.start + tick()), reason: "end_of_input", into: &events)
+        table.finish(at: Timestamp(nanoseconds: S.start + tick()), reason: .endOfInput, into: &events)
         let finished = S.closes(events)
         #expect(finished.count == n + thirds.0 + 1, "a record for every connection, none for a residue")
         #expect(table.count == 0)

@@ -165,7 +165,7 @@ struct TableChaosTests {
             }
             check(step)
         }
-        table.finish(at: Timestamp(nanoseconds: clock + 1), reason: "end_of_input", into: &events)
+        table.finish(at: Timestamp(nanoseconds: clock + 1), reason: .endOfInput, into: &events)
         check(30_000)
         if table.count != 0 { fail("after finish: \(table.count) tracked") }
         // Every connection has exactly one close record: uids are given in order from 1.

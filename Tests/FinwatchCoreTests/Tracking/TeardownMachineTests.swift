@@ -184,7 +184,7 @@ struct ResetTransitionTests {
 struct FINTransitionTests {
     @Test func established_fin_makesAnActiveAndAPassiveCloser() {
         let c = Fixture.finWait1()
-        #expect(c.states == [.finWait1, .closeWait] && c.connection.phase == .closing)
+        #expect(c.states == [.finWait1, .closeWait] && c.connection.phase == .tearingDown)
     }
 
     @Test func established_ack_withData_changesNoState() {
@@ -214,7 +214,7 @@ struct FINTransitionTests {
     @Test func closed_fin_beforeTheSYNAck_leavesItsSideAndClosesThePeer() {
         var c = Fixture.synSent()
         c.send(.resp, [.fin, .ack], seq: 5001, ack: 1001, at: 1)
-        #expect(c.states == [.closeWait, .closed] && c.connection.phase == .closing)
+        #expect(c.states == [.closeWait, .closed] && c.connection.phase == .tearingDown)
     }
 
     @Test func finWait1_finAgain_isARetransmission() {

@@ -130,7 +130,7 @@ struct CloseClassTests {
         wire.finish(3000)
         let record = try #require(wire.closes.first)
         #expect(record.close == .noAnswer)
-        #expect(record.endedBy == "end_of_input")
+        #expect(record.endedBy == .endOfInput)
         #expect((record.origState, record.respState) == (.synSent, .closed))
         #expect(record.origPackets == 3)
     }
@@ -209,7 +209,7 @@ struct RetransmissionTests {
         #expect(record.origFINRetransmits == 2)
         #expect(record.origFINIntervals == [ms(200), ms(400)])
         #expect(record.anomalies.contains(.finRetransmit))
-        #expect(record.history.contains("T"))
+        #expect(record.history.text.contains("T"))
         #expect(wire.anomalies.map(\.count) == [1, 2])
         #expect(wire.anomalies.map(\.interval) == [ms(200), ms(400)])
         #expect(record.durations.finWait1 == ms(601))
@@ -386,7 +386,7 @@ struct TableTests {
         let record = try #require(wire.closes.first)
         #expect(!record.identity.handshakeSeen)
         #expect(record.identity.orig == wire.orig)                                   // the ephemeral port opened
-        #expect(record.history.hasPrefix("^"))
+        #expect(record.history.text.hasPrefix("^"))
     }
 
     @Test func fullTable_evictsQuietEstablishedBeforeHalfClosed() throws {
@@ -399,7 +399,7 @@ struct TableTests {
         wire.send(.orig, [.syn], seq: 1000, at: 20)                                  // C3 needs a slot
         #expect(wire.table.evictions == 1)
         let evicted = try #require(wire.closes.first)
-        #expect(evicted.identity.uid == "C2" && evicted.endedBy == "eviction" && evicted.close == .unterminated)
+        #expect(evicted.identity.uid == "C2" && evicted.endedBy == .eviction && evicted.close == .unterminated)
         #expect(wire.table.count == 2)
     }
 

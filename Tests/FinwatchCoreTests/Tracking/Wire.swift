@@ -38,7 +38,7 @@ struct Wire: ~Copyable {
     }
 
     mutating func tick(_ ms: Double) { table.advance(to: .ms(ms), into: &events) }
-    mutating func finish(_ ms: Double) { table.finish(at: .ms(ms), reason: "end_of_input", into: &events) }
+    mutating func finish(_ ms: Double) { table.finish(at: .ms(ms), reason: .endOfInput, into: &events) }
 
     var closes: [CloseRecord] { events.compactMap { if case .close(let r) = $0 { r } else { nil } } }
     var alerts: [AlertEvent] { events.compactMap { if case .alert(let a) = $0 { a } else { nil } } }
