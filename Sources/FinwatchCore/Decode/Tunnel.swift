@@ -101,15 +101,19 @@ package struct TunnelPath: Sendable, Hashable {
 
     /// The path's identity as a connection sees it, the same from both directions: per layer its
     /// kind, its outer address pair in canonical order and its identifier where that is the same
-    /// both ways. Keyed by `seed` (per run), so no one outside can aim two tunnels at one value.
+    /// both ways. MPLS layers take no part (labels differ by direction, and the last hop may pop
+    /// the stack for one direction only): a path of MPLS alone is 0, the plain connection's.
+    /// Keyed by `seed` (per run), so no one outside can aim two tunnels at one value.
     package func identity(seed: UInt64) -> UInt64 {
         var h = seed ^ 0x243F_6A88_85A3_08D3
+        var any = false
         func mix(_ word: UInt64) {
             h = (h ^ word) &* 0x9E37_79B9_7F4A_7C15
             h ^= h >> 29
         }
-        for index in 0..<count {
+        for index in 0..<count where storage[index].kind != .mpls {
             let layer = storage[index]
+            any = true
             mix(UInt64(layer.kind.rawValue) << 32 | (layer.kind.identifierIsSymmetric ? UInt64(layer.identifier ?? 0) : 0))
             if let source = layer.outerSource, let destination = layer.outerDestination {
                 let (low, high) = source < destination ? (source, destination) : (destination, source)
@@ -117,7 +121,8 @@ package struct TunnelPath: Sendable, Hashable {
                 mix(low.isIPv6 ? 1 : 0)
             }
         }
-        // Never 0: 0 in a flow key means "not tunnelled".
+        guard any else { return 0 }
+        // Never 0 for a tunnel: 0 is the plain connection's.
         return h == 0 ? 1 : h
     }
 }

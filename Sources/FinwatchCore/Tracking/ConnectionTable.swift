@@ -30,6 +30,9 @@ package struct ConnectionTable: ~Copyable {
     let seed: UInt64
     var stateCounts = [Int](repeating: 0, count: EndpointState.allCases.count)
 
+    /// The tunnels of tunnelled connections, by uid (ConnectionTable+Tunnels).
+    var tunnels = TunnelRegistry()
+
     /// Alerts, residues' ends and idle timeouts, one queue per kind.
     var timers = Timers()
     /// The latest segment time seen: the table's clock never runs backwards (see `observe`).
@@ -67,6 +70,14 @@ package struct ConnectionTable: ~Copyable {
     /// Feeds one segment; appends what it caused to `events` (which the caller reuses, so the
     /// hot path allocates nothing).
     package mutating func observe(_ segment: TCPSegment, into events: inout [Event]) {
+        let start = enterCall(events)
+        observeSegment(segment, mask: 0, into: &events)
+        leaveCall(start, &events)
+    }
+
+    /// One segment, keyed with `mask` when it came through a tunnel (0: a plain segment).
+    @inline(__always)
+    mutating func observeSegment(_ segment: TCPSegment, mask: UInt64, into events: inout [Event]) {
         // A segment stamped before one already seen (a capture file out of order, the host clock
         // stepped back) counts as seen at the latest time: a duration can never go negative.
         var segment = segment
@@ -76,7 +87,8 @@ package struct ConnectionTable: ~Copyable {
             segment.timestamp = Timestamp(nanoseconds: latest)
         }
         let senderIsA = FlowKey.senderIsA(segment)
-        let key = FlowKey(segment, senderIsA: senderIsA)
+        var key = FlowKey(segment, senderIsA: senderIsA)
+        if mask != 0 { key.mask(mask) }
         let hash = key.hashValue(seed: seed)
         guard let reference = find(key, hash: hash) else {
             startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
@@ -139,6 +151,8 @@ package struct ConnectionTable: ~Copyable {
     /// each frame's time before its segment, TCP or not, so a due alert fires at the first frame
     /// past its deadline whatever connection that frame belongs to.
     package mutating func observe(_ batch: borrowing SegmentBatch, packetClock: Bool, into events: inout [Event]) {
+        let start = enterCall(events)
+        defer { leaveCall(start, &events) }
         let others = batch.otherFrames
         var next = 0
         for index in batch.segments.indices {
@@ -149,7 +163,11 @@ package struct ConnectionTable: ~Copyable {
             let segment = batch.segments[index]
             // `advance` does nothing before the next deadline: checked here, not in a call per packet.
             if packetClock && segment.timestamp.nanoseconds >= timers.nextDue { advance(to: segment.timestamp, into: &events) }
-            observe(segment, into: &events)
+            if segment.tunnel == 0 {
+                observeSegment(segment, mask: 0, into: &events)
+            } else {
+                observeSegment(segment, tunnel: batch.tunnel(of: segment), into: &events)
+            }
         }
         while next < others.count {
             if packetClock { advance(to: others[next].time, into: &events) }
