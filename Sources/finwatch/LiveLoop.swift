@@ -64,7 +64,7 @@ struct LiveLoop: Sendable {
             let shard = Shard(index: index, count: handles.count)
             return CaptureShard(handle: handle, shard: shard, pipeline: Pipeline(
                 configuration: tracker, linkType: handle.linkType, linkTypeName: handle.linkTypeName, clock: .host,
-                output: output, metrics: metrics, logger: logger, shard: shard))
+                output: output, metrics: metrics, logger: logger, shard: shard, decapsulate: options.decapsulate))
         }
         logger.info("capture started", metadata: [
             "capture.interface": "\(options.source.name)", "capture.filter": "\(options.filter ?? "")",

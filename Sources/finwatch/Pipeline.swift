@@ -35,9 +35,9 @@ final class Pipeline {
     var lastPacketTime: Timestamp? { decoder.lastPacketTime }
 
     init(configuration: TrackerConfiguration, linkType: LinkType?, linkTypeName: String, clock: Clock,
-         output: EventStream, metrics: FinwatchMetrics?, logger: Logger, shard: Shard = .only) {
+         output: EventStream, metrics: FinwatchMetrics?, logger: Logger, shard: Shard = .only, decapsulate: Bool = true) {
         let pool = BatchPool()
-        decoder = FrameDecoder(linkType: linkType, pool: pool)
+        decoder = FrameDecoder(linkType: linkType, pool: pool, decapsulate: decapsulate)
         tracker = TrackerStage(configuration: configuration, clock: clock, output: output, metrics: metrics,
                                shard: shard, pool: pool)
         self.output = output
