@@ -205,6 +205,13 @@ extension Frame {
         case 0x6558: return (.ethernet, offset, .gre, key)
         case 0x8847, 0x8848: return (.mpls, offset, .gre, key)
         case 0x880B: return (.ppp, offset, .gre, key)
+        case 0x883E:
+            // WCCP redirection (draft-wilson-wrec-wccp-v2): IPv4 straight away (version 1), or
+            // after a 4-byte redirect header (version 2), told apart by the first nibble.
+            guard bytes.byteCount >= offset + 1 else { throw .truncated(layer: .gre, needed: offset + 1, available: bytes.byteCount) }
+            if bytes.uint8(at: offset) >> 4 == 4 { return (.ipv4, offset, .gre, key) }
+            guard bytes.byteCount >= offset + 4 else { throw .truncated(layer: .gre, needed: offset + 4, available: bytes.byteCount) }
+            return (.ipv4, offset + 4, .gre, key)
         case 0x88BE:
             // ERSPAN type I has no header of its own and no sequence number; type II has both.
             guard flags & 0x1000 != 0 else { return (.ethernet, offset, .erspan, nil) }
