@@ -10,9 +10,14 @@ struct TunnelRegistry {
         var layers: [TunnelLayer]
         var mask: UInt64
         var isIPv6: Bool
+        /// The connection's inner key, unmasked: what its decapsulated copy is keyed by.
+        var inner: FlowKey
     }
 
     var entries: [UInt64: Entry] = [:]
+    /// A tunnelled connection's key by its inner key, for the decapsulated copy of its segments
+    /// (see `otherCopy`).
+    var byInnerKey: [FlowKey: FlowKey] = [:]
     /// Uids whose record and residue are gone: dropped once the events of the call that removed
     /// them are annotated.
     var retired: [UInt64] = []
@@ -48,8 +53,36 @@ extension ConnectionTable {
         let uid = nextUID
         observeSegment(segment, mask: mask, into: &events)
         if nextUID != uid {
-            tunnels.entries[uid] = TunnelRegistry.Entry(layers: tunnel.layers, mask: mask, isIPv6: segment.isIPv6)
+            var inner = FlowKey(segment, senderIsA: FlowKey.senderIsA(segment))
+            tunnels.entries[uid] = TunnelRegistry.Entry(layers: tunnel.layers, mask: mask, isIPv6: segment.isIPv6, inner: inner)
+            if mask != 0 {
+                let plain = inner
+                inner.mask(mask)
+                tunnels.byInnerKey[plain] = inner
+            }
         }
+    }
+
+    /// On `any`, a tunnel endpoint's segment is captured twice: encapsulated on the underlay and
+    /// plain on the overlay device. A segment from an interface the capture names that finds no
+    /// connection of its own is taken as that copy when the other form's connection exists (the
+    /// plain one for a tunnelled segment, the tunnelled one for a plain segment); the copy rule
+    /// then counts it once. `key` and `hash` become that connection's. Offline, where a file does
+    /// not name interfaces, two forms stay two connections.
+    @inline(never)
+    mutating func otherCopy(_ segment: TCPSegment, senderIsA: Bool, mask: UInt64,
+                            key: inout FlowKey, hash: inout UInt64) -> FlowIndex.Reference? {
+        let other: FlowKey
+        if mask != 0 {
+            other = FlowKey(segment, senderIsA: senderIsA)
+        } else {
+            guard let masked = tunnels.byInnerKey[key] else { return nil }
+            other = masked
+        }
+        let otherHash = other.hashValue(seed: seed)
+        guard let reference = find(other, hash: otherHash) else { return nil }
+        (key, hash) = (other, otherHash)
+        return reference
     }
 
     /// Marks the start of a public call; returns where its events start.
@@ -66,7 +99,12 @@ extension ConnectionTable {
         tunnels.depth -= 1
         guard tunnels.depth == 0, !tunnels.entries.isEmpty else { return }
         annotateTunnels(&events, from: start)
-        for uid in tunnels.retired { tunnels.entries.removeValue(forKey: uid) }
+        for uid in tunnels.retired {
+            guard let entry = tunnels.entries.removeValue(forKey: uid) else { continue }
+            var masked = entry.inner
+            masked.mask(entry.mask)
+            if tunnels.byInnerKey[entry.inner] == masked { tunnels.byInnerKey[entry.inner] = nil }
+        }
         tunnels.retired.removeAll(keepingCapacity: true)
     }
 

@@ -89,8 +89,12 @@ package struct ConnectionTable: ~Copyable {
         let senderIsA = FlowKey.senderIsA(segment)
         var key = FlowKey(segment, senderIsA: senderIsA)
         if mask != 0 { key.mask(mask) }
-        let hash = key.hashValue(seed: seed)
-        guard let reference = find(key, hash: hash) else {
+        var hash = key.hashValue(seed: seed)
+        var found = find(key, hash: hash)
+        if found == nil && segment.interfaceIndex != nil && (mask != 0 || !tunnels.entries.isEmpty) {
+            found = otherCopy(segment, senderIsA: senderIsA, mask: mask, key: &key, hash: &hash)
+        }
+        guard let reference = found else {
             startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
             return
         }

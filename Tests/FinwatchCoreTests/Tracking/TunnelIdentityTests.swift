@@ -77,6 +77,32 @@ import Testing
         #expect(closes.allSatisfy { $0.identity.orig == Net.a6 && $0.identity.resp == Net.b6 })
     }
 
+    @Test func onAny_theEncapsulatedAndTheDecapsulatedCopy_areOneConnection_eachSegmentCountedOnce() throws {
+        // Each segment seen twice, as a tunnel endpoint's `any` capture sees it: the SYN leaves
+        // plain on the overlay (2) then encapsulated on the underlay (1); the replies arrive
+        // encapsulated first, then plain.
+        var batch = SegmentBatch()
+        var path = TunnelPath()
+        for step in 0..<4 {
+            let fromOrig = step != 1
+            let order: [(UInt32, UInt32?)] = fromOrig ? [(2, nil), (1, 8)] : [(1, 8), (2, nil)]
+            for (interface, vni) in order {
+                let frame = Self.frame(step, orig: Net.a, resp: Net.b, vni: vni)
+                let segment = try #require(try Frame.decodeTCP(frame.span.bytes, linkType: .ethernet, timestamp: .ms(Double(step)),
+                                                               interfaceIndex: interface, tunnel: &path))
+                batch.append(segment, tunnel: path)
+            }
+        }
+        var table = ConnectionTable(configuration: TrackerConfiguration())
+        var events: [Event] = []
+        table.observe(batch, packetClock: true, into: &events)
+        table.finish(at: .ms(10_000), reason: "end_of_input", into: &events)
+        let closes = events.compactMap { if case .close(let r) = $0 { r } else { nil } }
+        #expect(closes.count == 1)
+        #expect(closes.first?.close == .reset)
+        #expect(table.duplicates == 4)
+    }
+
     @Test func plainConnectionsLayout_isUnchanged() {
         #expect(MemoryLayout<TCPSegment>.stride == 72)
         #expect(MemoryLayout<FlowKey>.size == 37)
