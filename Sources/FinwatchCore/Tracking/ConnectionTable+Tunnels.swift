@@ -64,11 +64,11 @@ extension ConnectionTable {
     }
 
     /// On `any`, a tunnel endpoint's segment is captured twice: encapsulated on the underlay and
-    /// plain on the overlay device. A segment from an interface the capture names that finds no
-    /// connection of its own is taken as that copy when the other form's connection exists (the
-    /// plain one for a tunnelled segment, the tunnelled one for a plain segment); the copy rule
-    /// then counts it once. `key` and `hash` become that connection's. Offline, where a file does
-    /// not name interfaces, two forms stay two connections.
+    /// plain on the overlay device (libpcap's `any` is Linux cooked v1, which does not say which).
+    /// A segment that finds no connection of its own is taken as that connection's when the other
+    /// form's exists (the plain one for a tunnelled segment, the tunnelled one for a plain
+    /// segment); the copy rule then counts the copy once. `key` and `hash` become that
+    /// connection's. Two tunnels are never merged: only a tunnel and no tunnel.
     @inline(never)
     mutating func otherCopy(_ segment: TCPSegment, senderIsA: Bool, mask: UInt64,
                             key: inout FlowKey, hash: inout UInt64) -> FlowIndex.Reference? {

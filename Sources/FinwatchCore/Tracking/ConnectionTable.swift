@@ -91,7 +91,7 @@ package struct ConnectionTable: ~Copyable {
         if mask != 0 { key.mask(mask) }
         var hash = key.hashValue(seed: seed)
         var found = find(key, hash: hash)
-        if found == nil && segment.interfaceIndex != nil && (mask != 0 || !tunnels.entries.isEmpty) {
+        if found == nil && (mask != 0 || !tunnels.entries.isEmpty) {
             found = otherCopy(segment, senderIsA: senderIsA, mask: mask, key: &key, hash: &hash)
         }
         guard let reference = found else {
