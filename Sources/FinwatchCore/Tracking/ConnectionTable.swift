@@ -182,8 +182,10 @@ package struct ConnectionTable: ~Copyable {
     mutating func startConnection(_ segment: TCPSegment, key: FlowKey, senderIsA: Bool, hash: UInt64,
                                           into events: inout [Event]) {
         let flags = segment.flags
-        // An RST for an unknown connection (a scan's answer, backscatter) starts nothing.
-        if flags.contains(.rst) { return }
+        // An RST for a connection never seen (the peer's view of a connection reset before the
+        // capture began, a scan's answer) gets a record of its own, `handshake_seen: false`, as
+        // Zeek logs one; it starts in ESTABLISHED by the usual mid-stream rule, so the record says
+        // `reset` by its sender. A flood of them is bounded by the table like any connection.
         if liveCount >= configuration.maxConnections {
             guard evictOne(at: segment.timestamp, into: &events) else {
                 rejected &+= 1
