@@ -3,12 +3,14 @@
 package enum Frame {
     /// Decodes one captured frame to a TCP segment. nil = not TCP / skipped (not an error);
     /// throws for malformed or truncated headers. Never traps on any input. No allocation.
-    /// `tunnel` is emptied, then lists the encapsulations the segment came through, outer first;
-    /// with `decapsulate` false, a segment inside any encapsulation is skipped.
+    /// For a segment with `tunnel` 1, `tunnel` lists the encapsulations it came through, outer
+    /// first (otherwise it is not to be read); with `decapsulate` false, a segment inside any
+    /// encapsulation is skipped.
     package static func decodeTCP(_ bytes: RawSpan, linkType: LinkType, timestamp: Timestamp, interfaceIndex: UInt32?,
                                   tunnel: inout TunnelPath, decapsulate: Bool = true) throws(DecodeError) -> TCPSegment? {
+        // A common frame leaves `tunnel` as it was: its segment says it is not tunnelled, and the
+        // caller reads the path only for a segment that says it is.
         if let segment = commonSegment(bytes, linkType: linkType, timestamp: timestamp, interfaceIndex: interfaceIndex) {
-            tunnel.removeAll()
             return segment
         }
         return try decodeAnyTCP(bytes, linkType: linkType, timestamp: timestamp, interfaceIndex: interfaceIndex,
@@ -33,6 +35,7 @@ package enum Frame {
         guard var segment = try walk(bytes.extracting(droppingFirst: link.headerLength), link.network,
                                      timestamp: timestamp, decapsulate: decapsulate, path: &tunnel) else { return nil }
         segment.interfaceIndex = link.interfaceIndex ?? interfaceIndex   // SLL2 knows better than the file
+        if !tunnel.isEmpty { segment.tunnel = 1 }     // "see the path": numbered by the batch it joins
         return segment
     }
 

@@ -41,10 +41,10 @@ package struct SegmentBatch: Sendable {
         tunnels.removeAll(keepingCapacity: true)
     }
 
-    /// Appends `segment`, tagged with `tunnel` when that is not empty.
+    /// Appends `segment`, numbered with `tunnel` when the decoder marked it tunnelled.
     package mutating func append(_ segment: TCPSegment, tunnel: TunnelPath) {
         var segment = segment
-        if !tunnel.isEmpty {
+        if segment.tunnel != 0 {
             if tunnels.last != tunnel { tunnels.append(tunnel) }
             segment.tunnel = UInt32(tunnels.count)
         }

@@ -18,7 +18,8 @@ package struct TCPSegment: Sendable, Equatable {
     /// `UInt32.max`: the capture does not say.
     private var interface: UInt32
     /// 0: not tunnelled; n: the segment came through `SegmentBatch.tunnels[n - 1]`, the path of
-    /// the batch it travels in (the tracker reads it there, so the segment stays 72 bytes).
+    /// the batch it travels in (the tracker reads it there, so the segment stays 72 bytes). The
+    /// decoder sets 1 for "tunnelled, see the path it wrote"; `SegmentBatch.append` numbers it.
     package var tunnel: UInt32 = 0
     package var sourcePort: UInt16
     package var destinationPort: UInt16
