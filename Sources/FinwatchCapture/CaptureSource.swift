@@ -30,15 +30,15 @@ package enum CaptureSource: Sendable, Equatable {
     /// is also the better judge there: `tcp` in BPF misses TCP behind VLAN tags or an IPv6
     /// hop-by-hop header (BIG TCP), which the decoder reads. Live, the kernel runs the filter,
     /// before any copy to user space, so `tcp` stays.
-    package func open(filter: String?) throws(CaptureError) -> PcapHandle {
+    package func open(filter: String?, decapsulate: Bool = false) throws(CaptureError) -> PcapHandle {
         let handle: PcapHandle
         switch self {
         case .live(let options):
             handle = try PcapHandle(live: options)
-            try handle.setFilter(filter)
+            try handle.setFilter(filter, decapsulate: decapsulate)
         case .file(let path):
             handle = try PcapHandle(file: path)
-            if PcapHandle.userFilter(filter) != nil { try handle.setFilter(filter) }
+            if PcapHandle.userFilter(filter) != nil { try handle.setFilter(filter, decapsulate: decapsulate) }
         }
         return handle
     }

@@ -128,25 +128,37 @@ package final class PcapHandle: @unchecked Sendable {
     /// veth) carries its jumbo length there, and a FIN can ride on such a segment.
     package static let tcpFilter = "tcp or (ip6 and ip6[6] = 0 and ip6[40] = 6)"
 
+    /// What finwatch also captures when it looks inside tunnels: IP-in-IP, GRE (and ERSPAN), the
+    /// UDP tunnels by their ports, MPLS and PPPoE sessions by EtherType. `ether proto` rather than
+    /// BPF's `mpls`/`pppoes`, which shift every later offset of the expression (libpcap's rule),
+    /// so a user filter after them would test the inner packet of every frame.
+    package static let encapsulationFilter = "ip proto 4 or ip proto 41 or ip6 proto 4 or ip6 proto 41"
+        + " or ip proto 47 or ip6 proto 47 or udp dst port 4789 or udp dst port 8472 or udp dst port 6081"
+        + " or udp port 2152 or udp port 3544 or ether proto 0x8847 or ether proto 0x8848 or ether proto 0x8864"
+
     /// The user's filter without its surrounding spaces, or nil when there is none (absent or blank).
     package static func userFilter(_ text: String?) -> String? {
         guard let trimmed = text?.trimmingSpaces, !trimmed.isEmpty else { return nil }
         return trimmed
     }
 
-    /// The expression installed for `userFilter`: `tcpFilter`, ANDed with the user's when given.
-    package static func filterExpression(for userFilter: String?) -> String {
-        guard let filter = Self.userFilter(userFilter) else { return tcpFilter }
-        return "(\(tcpFilter)) and (\(filter))"
+    /// The expression installed for `userFilter`: `tcpFilter` (or the encapsulations too, with
+    /// `decapsulate`), ANDed with the user's when given. The user's comes first: it tests the
+    /// outermost headers of a tunnelled frame.
+    package static func filterExpression(for userFilter: String?, decapsulate: Bool = false) -> String {
+        let base = decapsulate ? "\(tcpFilter) or \(encapsulationFilter)" : tcpFilter
+        guard let filter = Self.userFilter(userFilter) else { return base }
+        return decapsulate ? "(\(filter)) and (\(base))" : "(\(base)) and (\(filter))"
     }
 
     /// Compiles `tcpFilter` ANDed with `userFilter` (nil or blank: `tcpFilter` alone) and
     /// installs it. Errors name the user's text only: the rest of the expression is ours.
-    /// A link type finwatch does not decode (NFLOG, …) may have no BPF support at all; its frames
-    /// are all skipped anyway, so the filter is only checked (against Ethernet) and not installed.
-    package func setFilter(_ userFilter: String?) throws(CaptureError) {
-        let expression = Self.filterExpression(for: userFilter)
-        guard linkType != nil else {
+    /// A link type finwatch does not decode may have no BPF support at all; its frames are all
+    /// skipped anyway, so the filter is only checked (against Ethernet) and not installed. NFLOG,
+    /// which finwatch decodes, has no BPF support either: the same, and the filter does not apply.
+    package func setFilter(_ userFilter: String?, decapsulate: Bool = false) throws(CaptureError) {
+        let expression = Self.filterExpression(for: userFilter, decapsulate: decapsulate)
+        guard let linkType, linkType != .nflog else {
             try Self.check(expression, userFilter: userFilter ?? "")
             return
         }

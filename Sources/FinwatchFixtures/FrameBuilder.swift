@@ -38,6 +38,11 @@ package enum FrameBuilder {
                         dataOffsetWords: nil, into: &out)
         out.appendZeros(payloadLength)
         patchTCPChecksum(&out, tcpStart: tcpStart, source: source.ip, destination: destination.ip)
+        if linkType == .nflog {
+            let length = UInt16(truncatingIfNeeded: out.count - 4)
+            out[4] = UInt8(length & 0xFF)
+            out[5] = UInt8(length >> 8)
+        }
         return out
     }
 
@@ -197,6 +202,11 @@ package enum FrameBuilder {
         let version = packet.first.map { $0 >> 4 } ?? 4
         appendLinkHeader(linkType, ipVersion: version, vlanTags: vlanTags, vlanTPIDs: vlanTPIDs,
                          interfaceIndex: interfaceIndex, nullAddressFamily: nullAddressFamily, into: &out)
+        if linkType == .nflog {
+            let length = UInt16(truncatingIfNeeded: 4 + packet.count)
+            out[4] = UInt8(length & 0xFF)
+            out[5] = UInt8(length >> 8)
+        }
         out += packet
         return out
     }
@@ -223,7 +233,7 @@ package enum FrameBuilder {
 
     // MARK: - Writers
 
-    static let ethernetAddresses: [UInt8] = [0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01]
+    package static let ethernetAddresses: [UInt8] = [0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01]
 
     static func linkHeaderLength(_ linkType: LinkType, vlanTagCount: Int) -> Int {
         switch linkType {
@@ -232,6 +242,10 @@ package enum FrameBuilder {
         case .linuxSLL2: 20
         case .null, .loop: 4
         case .raw, .ipv4, .ipv6: 0
+        case .ppp, .pppSerial: 4
+        case .fddi: 13 + 8
+        case .atmRFC1483: 8
+        case .nflog: 4 + 4
         }
     }
 
@@ -267,6 +281,24 @@ package enum FrameBuilder {
             out.append(nullAddressFamily ?? (ipVersion == 6 ? 24 : 2))
         case .raw, .ipv4, .ipv6:
             break
+        case .ppp, .pppSerial:
+            // HDLC address and control, then the PPP protocol (RFC 1661).
+            out += [0xFF, 0x03]
+            out.append(UInt16(ipVersion == 6 ? 0x0057 : 0x0021))
+        case .fddi:
+            // Frame control (LLC, asynchronous), destination and source, then LLC/SNAP.
+            out.append(0x50)
+            out += ethernetAddresses
+            out += [0xAA, 0xAA, 0x03, 0x00, 0x00, 0x00]
+            out.append(etherType)
+        case .atmRFC1483:
+            out += [0xAA, 0xAA, 0x03, 0x00, 0x00, 0x00]
+            out.append(etherType)
+        case .nflog:
+            // Family, version 0, resource id, then the payload attribute (type 9) whose length
+            // (little-endian, as Linux writes it) covers the packet the caller appends.
+            out += [ipVersion == 6 ? 10 : 2, 0, 0, 0]
+            out += [0, 0, 9, 0]                                   // length patched by `link`
         }
     }
 

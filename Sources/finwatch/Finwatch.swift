@@ -54,6 +54,9 @@ struct Finwatch: AsyncParsableCommand {
     @Flag(help: "Live: put the interface in promiscuous mode (needs CAP_NET_ADMIN too).")
     var promiscuous = false
 
+    @Flag(help: "Do not look inside tunnels (VXLAN, Geneve, GRE, MPLS, PPPoE …).")
+    var noDecapsulate = false
+
     @Option(help: ArgumentHelp("Live: capture-and-track shards in one PACKET_FANOUT group; auto = the cores finwatch may use (default 1).",
                                valueName: "N|auto"))
     var workers: String?
@@ -108,6 +111,7 @@ struct Finwatch: AsyncParsableCommand {
         }
         var options = RunOptions(source: source, filter: filter, output: output, tracker: tracker,
                                  statsInterval: statsInterval, listen: listenAddress)
+        options.decapsulate = !noDecapsulate
         if let workers {
             options.workers = try RunOptions.workers(workers, cores: FoundationEssentials.ProcessInfo.processInfo.activeProcessorCount,
                                                      offline: read != nil)

@@ -66,7 +66,8 @@ struct LiveLoop: Sendable {
             let shard = Shard(index: index, count: handles.count)
             return CaptureShard(handle: handle, shard: shard, pipeline: Pipeline(
                 configuration: tracker, linkType: handle.linkType, linkTypeName: handle.linkTypeName, clock: .host,
-                output: output, metrics: metrics, logger: logger, shard: shard, liveClock: clock), clock: clock)
+                output: output, metrics: metrics, logger: logger, shard: shard, liveClock: clock,
+                decapsulate: options.decapsulate), clock: clock)
         }
         logger.info("capture started", metadata: [
             "capture.interface": "\(options.source.name)", "capture.filter": "\(options.filter ?? "")",

@@ -76,13 +76,13 @@ struct LiveRun {
     /// One activated, filtered handle per worker; with more than one, all in one PACKET_FANOUT
     /// group (hash with defragmentation), joined right after activation.
     static func open(_ options: RunOptions) throws(CaptureError) -> [PcapHandle] {
-        let first = try options.source.open(filter: options.filter)
+        let first = try options.source.open(filter: options.filter, decapsulate: options.decapsulate)
         guard options.workers > 1 else { return [first] }
         let pinned = getenv(fanoutGroupVariable).flatMap { UInt16(String(cString: $0)) }
         let group = try first.joinFanout(group: pinned)
         var handles = [first]
         for _ in 1..<options.workers {
-            let handle = try options.source.open(filter: options.filter)
+            let handle = try options.source.open(filter: options.filter, decapsulate: options.decapsulate)
             _ = try handle.joinFanout(group: group)
             handles.append(handle)
         }

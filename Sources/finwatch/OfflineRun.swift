@@ -14,7 +14,7 @@ struct OfflineRun {
         logger.logLevel = .warning   // offline stderr stays quiet unless something is wrong
         let handle: PcapHandle
         do {
-            handle = try options.source.open(filter: options.filter)
+            handle = try options.source.open(filter: options.filter, decapsulate: options.decapsulate)
         } catch {
             throw .capture(error)
         }
@@ -23,7 +23,7 @@ struct OfflineRun {
         let output = try EventStream(path: options.output)
         let pipeline = Pipeline(configuration: options.tracker, linkType: handle.linkType,
                                 linkTypeName: handle.linkTypeName, clock: .packet, output: output,
-                                metrics: nil, logger: logger)
+                                metrics: nil, logger: logger, decapsulate: options.decapsulate)
         // The epoch until the first frame gives the start its time: no host clock offline.
         pipeline.announce(RunStart(
             time: Timestamp(nanoseconds: 0), version: finwatchVersion, sourceKind: options.source.kind,

@@ -41,9 +41,9 @@ final class Pipeline {
 
     init(configuration: TrackerConfiguration, linkType: LinkType?, linkTypeName: String, clock: Clock,
          output: EventStream, metrics: FinwatchMetrics?, logger: Logger, shard: Shard = .only,
-         liveClock: LiveClock? = nil) {
+         liveClock: LiveClock? = nil, decapsulate: Bool = true) {
         let pool = BatchPool()
-        decoder = FrameDecoder(linkType: linkType, pool: pool)
+        decoder = FrameDecoder(linkType: linkType, pool: pool, decapsulate: decapsulate)
         tracker = TrackerStage(configuration: configuration, clock: clock, output: output, metrics: metrics,
                                shard: shard, pool: pool)
         self.output = output

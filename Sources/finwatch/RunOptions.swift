@@ -26,6 +26,8 @@ struct RunOptions: Sendable, Equatable {
     var listen: ListenAddress?
     /// Live: capture-and-track shards in one PACKET_FANOUT group (--workers); 1 offline.
     var workers = 1
+    /// Look inside tunnels (VXLAN, Geneve, GRE, MPLS, PPPoE …); off with --no-decapsulate.
+    var decapsulate = true
 
     static let defaultListen = ListenAddress(host: "127.0.0.1", port: 9465)
 

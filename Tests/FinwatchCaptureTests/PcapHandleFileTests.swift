@@ -194,11 +194,11 @@ import Testing
         let directory = try TemporaryDirectory()
         var empty = PcapFileBuilder(linkType: .ethernet)
         var bytes = empty.takeBytes()
-        bytes[20] = 239   // LINKTYPE_NFLOG, little-endian network field at offset 20
-        let handle = try PcapHandle(file: try directory.write("nflog.pcap", bytes))
+        bytes[20] = 147   // LINKTYPE_USER0, little-endian network field at offset 20
+        let handle = try PcapHandle(file: try directory.write("user0.pcap", bytes))
         #expect(handle.linkType == nil)
-        #expect(handle.linkTypeName == "NFLOG")
-        // libpcap cannot filter NFLOG: the filter is checked, not installed, and bad ones still fail.
+        #expect(handle.linkTypeName == "DLT_147")                 // libpcap has no name for it
+        // libpcap cannot filter USER0: the filter is checked, not installed, and bad ones still fail.
         try handle.setFilter("port 80")
         #expect(throws: CaptureError.invalidFilter(filter: "port", message: "can't parse filter expression: syntax error")) {
             try handle.setFilter("port")

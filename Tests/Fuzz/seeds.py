@@ -7,7 +7,7 @@ Usage: seeds.py OUTDIR   (writes OUTDIR/decode, OUTDIR/tracker, OUTDIR/json)"""
 import hashlib, os, shutil, struct, sys
 
 # LinkType.allCases order in Sources/FinwatchCore/Decode/LinkType.swift: the selector byte.
-LINK_TYPES = [0, 1, 101, 108, 113, 228, 229, 276]
+LINK_TYPES = [0, 1, 9, 10, 50, 100, 101, 108, 113, 228, 229, 239, 276]
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 

@@ -150,3 +150,32 @@ def test_portExhaustion_isValidStrictly_andNeedsItsFigures():
     assert errors(json.dumps({**event, "side": "resp"}), strict=False)
     assert errors(json.dumps({**event, "port_range": {"low": 40000}}), strict=False)
     assert errors(json.dumps({**event, "port_range": {"low": 0, "high": 70000}}), strict=False)
+
+
+TUNNEL_CAPTURES = [
+    "suricata-verify/vxlan-decoder-03/vxlan.pcap",        # VXLAN
+    "suricata-verify/bug-4810/pppoe-session-http.pcap",   # PPPoE session
+    "tcpdump/gso-ipv6-geneve-ipv6.pcap",                  # Geneve over IPv6
+    "tcpdump/wccp_redirect_gre.pcap",                     # GRE
+]
+
+
+@pytest.mark.parametrize("capture", TUNNEL_CAPTURES)
+def test_tunnelledConnectionLines_validStrictly_withTheirTunnel(finwatch_bin, capture):
+    import subprocess
+    out = subprocess.run([finwatch_bin, "--read", str(REPO / "Tests" / "Corpus" / capture)],
+                         capture_output=True, text=True, timeout=60, check=True).stdout.splitlines()
+    closes = [line for line in out if line.startswith('{"type":"close"')]
+    assert closes and all('"tunnel":[' in line for line in closes), closes
+    bad = [(capture, e) for line in out for e in errors(line)]
+    assert not bad, bad[:10]
+
+
+def test_tunnel_rejectsAFieldOrIdentifierItDoesNotName():
+    base = {"kind": "vxlan", "outer": {"src": "198.18.9.1", "dst": "198.18.9.2"}, "vni": 42}
+    v = jsonschema.Draft202012Validator({"$ref": "#/$defs/tunnel", "$defs": schema()["$defs"]},
+                                        format_checker=jsonschema.FormatChecker())
+    assert not list(v.iter_errors([base]))
+    for broken in ({**base, "teid": 1}, {**base, "extra": 1}, {**base, "vni": 1 << 24},
+                   {"kind": "mpls", "label": 16, "outer": base["outer"]}, {"kind": "warp"}, {"kind": "gtpu", "outer": base["outer"]}):
+        assert list(v.iter_errors([broken])), broken

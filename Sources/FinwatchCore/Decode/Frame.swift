@@ -3,60 +3,52 @@
 package enum Frame {
     /// Decodes one captured frame to a TCP segment. nil = not TCP / skipped (not an error);
     /// throws for malformed or truncated headers. Never traps on any input. No allocation.
-    package static func decodeTCP(_ bytes: RawSpan, linkType: LinkType, timestamp: Timestamp,
-                                  interfaceIndex: UInt32?) throws(DecodeError) -> TCPSegment? {
+    /// For a segment with `tunnel` 1, `tunnel` lists the encapsulations it came through, outer
+    /// first (otherwise it is not to be read); with `decapsulate` false, a segment inside any
+    /// encapsulation is skipped.
+    package static func decodeTCP(_ bytes: RawSpan, linkType: LinkType, timestamp: Timestamp, interfaceIndex: UInt32?,
+                                  tunnel: inout TunnelPath, decapsulate: Bool = true) throws(DecodeError) -> TCPSegment? {
+        // A common frame leaves `tunnel` as it was: its segment says it is not tunnelled, and the
+        // caller reads the path only for a segment that says it is.
         if let segment = commonSegment(bytes, linkType: linkType, timestamp: timestamp, interfaceIndex: interfaceIndex) {
             return segment
         }
-        return try decodeAnyTCP(bytes, linkType: linkType, timestamp: timestamp, interfaceIndex: interfaceIndex)
+        return try decodeAnyTCP(bytes, linkType: linkType, timestamp: timestamp, interfaceIndex: interfaceIndex,
+                                tunnel: &tunnel, decapsulate: decapsulate)
     }
 
-    /// The general decoder, for every frame: link layer, IPv4 or IPv6, TCP, each layer checked on
-    /// its own. `decodeTCP` tries `commonSegment` first. Kept out of line, so that the common
-    /// path is a small function of its own.
+    /// `decodeTCP` for callers that do not ask which tunnel a segment came through.
+    package static func decodeTCP(_ bytes: RawSpan, linkType: LinkType, timestamp: Timestamp,
+                                  interfaceIndex: UInt32?) throws(DecodeError) -> TCPSegment? {
+        var tunnel = TunnelPath()
+        return try decodeTCP(bytes, linkType: linkType, timestamp: timestamp, interfaceIndex: interfaceIndex, tunnel: &tunnel)
+    }
+
+    /// The general decoder, for every frame: link layer, any encapsulations, IPv4 or IPv6, TCP,
+    /// each layer checked on its own. `decodeTCP` tries `commonSegment` first. Kept out of line,
+    /// so that the common path is a small function of its own.
     @inline(never)
-    package static func decodeAnyTCP(_ bytes: RawSpan, linkType: LinkType, timestamp: Timestamp,
-                             interfaceIndex: UInt32?) throws(DecodeError) -> TCPSegment? {
+    package static func decodeAnyTCP(_ bytes: RawSpan, linkType: LinkType, timestamp: Timestamp, interfaceIndex: UInt32?,
+                                     tunnel: inout TunnelPath, decapsulate: Bool = true) throws(DecodeError) -> TCPSegment? {
+        tunnel.removeAll()
         guard let link = try LinkLayer(decoding: bytes, linkType: linkType) else { return nil }
-        let packet = bytes.extracting(droppingFirst: link.headerLength)
-        let isIPv6: Bool
-        switch link.network {
-        case .ipv4: isIPv6 = false
-        case .ipv6: isIPv6 = true
-        case .either:
-            guard packet.byteCount >= 1 else { throw .truncated(layer: .link, needed: 1, available: 0) }
-            let version = packet.uint8(at: 0) >> 4
-            guard version == 4 || version == 6 else { throw .badIPVersion(version) }
-            isIPv6 = version == 6
-        }
-        guard var segment = try isIPv6 ? ipv6(packet, timestamp: timestamp) : ipv4(packet, timestamp: timestamp) else {
-            return nil
-        }
+        guard var segment = try walk(bytes.extracting(droppingFirst: link.headerLength), link.network,
+                                     timestamp: timestamp, decapsulate: decapsulate, path: &tunnel) else { return nil }
         segment.interfaceIndex = link.interfaceIndex ?? interfaceIndex   // SLL2 knows better than the file
+        if !tunnel.isEmpty { segment.tunnel = 1 }     // "see the path": numbered by the batch it joins
         return segment
     }
 
-    @inline(__always)
-    private static func ipv4(_ packet: RawSpan, timestamp: Timestamp) throws(DecodeError) -> TCPSegment? {
-        let ip = try IPv4Header(decoding: packet)
-        // A non-first fragment has no TCP header; the tracker does not reassemble.
-        guard ip.protocol == 6, ip.fragmentOffset == 0 else { return nil }
-        return try tcp(in: packet, from: ip.headerLength, to: ip.packetLength,
-                       isFirstFragment: ip.moreFragments, source: ip.source, destination: ip.destination,
-                       identification: ip.identification, hopLimit: ip.ttl, timestamp: timestamp)
-    }
-
-    private static func ipv6(_ packet: RawSpan, timestamp: Timestamp) throws(DecodeError) -> TCPSegment? {
-        let ip = try IPv6Header(decoding: packet)
-        guard let upper = try ip.upperLayer(in: packet), upper.protocol == 6 else { return nil }
-        return try tcp(in: packet, from: upper.offset, to: upper.packetLength,
-                       isFirstFragment: upper.isFirstFragment, source: ip.source, destination: ip.destination,
-                       identification: 0, hopLimit: ip.hopLimit, timestamp: timestamp)
+    /// `decodeAnyTCP` without the tunnel path.
+    package static func decodeAnyTCP(_ bytes: RawSpan, linkType: LinkType, timestamp: Timestamp,
+                                     interfaceIndex: UInt32?) throws(DecodeError) -> TCPSegment? {
+        var tunnel = TunnelPath()
+        return try decodeAnyTCP(bytes, linkType: linkType, timestamp: timestamp, interfaceIndex: interfaceIndex, tunnel: &tunnel)
     }
 
     /// Decodes the TCP segment at `start` of an IP packet whose headers say it ends at `end`.
     @inline(__always)
-    private static func tcp(
+    static func tcp(
         in packet: RawSpan, from start: Int, to end: Int, isFirstFragment: Bool,
         source: IPAddress, destination: IPAddress, identification: UInt16, hopLimit: UInt8, timestamp: Timestamp
     ) throws(DecodeError) -> TCPSegment? {
@@ -106,7 +98,7 @@ package enum Frame {
         case .linuxSLL:
             guard bytes.byteCount >= 16 + 40 else { return nil }
             (link, etherType) = (16, bytes.uint16(at: 14))
-        case .null, .loop, .raw, .ipv4, .ipv6:
+        case .null, .loop, .raw, .ipv4, .ipv6, .ppp, .fddi, .pppSerial, .atmRFC1483, .nflog:
             return nil
         }
         var segment: TCPSegment

@@ -7,6 +7,10 @@ package struct SegmentBatch: Sendable {
     /// A frame not decoded (not TCP, malformed, an unknown link type) came just before
     /// `segments[position]` (or after the last segment, at `segments.count`).
     package var otherFrames: [OtherFrame] = []
+    /// The encapsulation paths of the tunnelled segments, numbered from 1 by `TCPSegment.tunnel`.
+    /// One entry serves a run of segments through the same path, so a tunnel's traffic adds an
+    /// entry only where its path changes.
+    package var tunnels: [TunnelPath] = []
 
     package struct OtherFrame: Sendable, Equatable {
         package var position: Int
@@ -50,6 +54,22 @@ package struct SegmentBatch: Sendable {
     package mutating func removeAll() {
         segments.removeAll(keepingCapacity: true)
         otherFrames.removeAll(keepingCapacity: true)
+        tunnels.removeAll(keepingCapacity: true)
+    }
+
+    /// Appends `segment`, numbered with `tunnel` when the decoder marked it tunnelled.
+    package mutating func append(_ segment: TCPSegment, tunnel: TunnelPath) {
+        var segment = segment
+        if segment.tunnel != 0 {
+            if tunnels.last != tunnel { tunnels.append(tunnel) }
+            segment.tunnel = UInt32(tunnels.count)
+        }
+        segments.append(segment)
+    }
+
+    /// The path `segment` came through, nil when it was not tunnelled.
+    package func tunnel(of segment: TCPSegment) -> TunnelPath? {
+        segment.tunnel == 0 ? nil : tunnels[Int(segment.tunnel) - 1]
     }
 
     /// A frame that is not a TCP segment, at `time`.

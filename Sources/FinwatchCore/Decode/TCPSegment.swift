@@ -1,7 +1,7 @@
 /// One decoded TCP segment: everything the tracker needs, nothing it does not. Small and owned,
 /// so decoding never retains the capture buffer.
 ///
-/// 72 bytes: every segment crosses from the capture thread to the tracker's, millions a second,
+/// 72 bytes (the tunnel number fills what was padding): every segment crosses from the capture thread to the tracker's, millions a second,
 /// so the addresses are stored as bare words with one IPv6 flag for both, and the optional
 /// fields use a sentinel instead of an `Optional`'s extra byte and padding (it was 96 bytes).
 package struct TCPSegment: Sendable, Equatable {
@@ -17,6 +17,10 @@ package struct TCPSegment: Sendable, Equatable {
     package var payloadLength: UInt32
     /// `UInt32.max`: the capture does not say.
     private var interface: UInt32
+    /// 0: not tunnelled; n: the segment came through `SegmentBatch.tunnels[n - 1]`, the path of
+    /// the batch it travels in (the tracker reads it there, so the segment stays 72 bytes). The
+    /// decoder sets 1 for "tunnelled, see the path it wrote"; `SegmentBatch.append` numbers it.
+    package var tunnel: UInt32 = 0
     package var sourcePort: UInt16
     package var destinationPort: UInt16
     /// The raw window field; scaled by `windowScale` of the sender's SYN where that was seen.

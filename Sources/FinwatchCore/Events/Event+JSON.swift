@@ -36,6 +36,12 @@ extension Event {
     }
 }
 
+extension ConnectionIdentity {
+    /// The identity's fields, and the tunnel list when there is one: each layer at most
+    /// `{"kind":"teredo","outer":{"src":"<41>","dst":"<41>"},"session":4294967295},` (128).
+    var maximumJSONLength: Int { Widest.identity + (tunnel.map { 12 + 128 * $0.count } ?? 0) }
+}
+
 /// Widths the bounds are made of.
 private enum Widest {
     /// `{"type":"anomaly","ts":"…"` and the closing `}\n`.
@@ -80,6 +86,32 @@ extension OutputSpan where Element == UInt8 {
         decimal(UInt64(identity.resp.port))
         raw(#"},"handshake_seen":"#)
         bool(identity.handshakeSeen)
+        if let tunnel = identity.tunnel { self.tunnel(tunnel) }
+    }
+
+    /// `,"tunnel":[{"kind":"vxlan","outer":{"src":"…","dst":"…"},"vni":42},…]`, outer first.
+    mutating func tunnel(_ layers: [TunnelLayer]) {
+        raw(#","tunnel":["#)
+        for (index, layer) in layers.enumerated() {
+            if index > 0 { raw(",") }
+            raw(#"{"kind":"#)
+            trusted(layer.kind.name)
+            if let source = layer.outerSource, let destination = layer.outerDestination {
+                raw(#","outer":{"src":"#)
+                address(source)
+                raw(#","dst":"#)
+                address(destination)
+                raw("}")
+            }
+            if let name = layer.kind.identifierName, let identifier = layer.identifier {
+                raw(",")
+                trusted(name)
+                raw(":")
+                decimal(UInt64(identifier))
+            }
+            raw("}")
+        }
+        raw("]")
     }
 
     /// A history's letters in quotes (at most 26 bytes), read from the value as they are written.
@@ -112,7 +144,7 @@ extension OutputSpan where Element == UInt8 {
 
 extension CloseRecord {
     var maximumJSONLength: Int {
-        Widest.header + Widest.identity + 768 + Widest.connState + Widest.endedBy + Widest.sequenceStep * sequence.count
+        Widest.header + identity.maximumJSONLength + 768 + Widest.connState + Widest.endedBy + Widest.sequenceStep * sequence.count
             + Widest.milliseconds * (origFINIntervals.count + respFINIntervals.count)
     }
 
@@ -169,7 +201,7 @@ extension CloseRecord {
 
 extension AlertEvent {
     var maximumJSONLength: Int {
-        Widest.header + Widest.identity + 512
+        Widest.header + identity.maximumJSONLength + 512
             + (process.map { JSONLine.escapedLength($0.comm) + ($0.unit.map(JSONLine.escapedLength) ?? 0) } ?? 0)
             + (process?.pod.map { 32 + JSONLine.escapedLength($0.namespace) + JSONLine.escapedLength($0.name) } ?? 0)
     }
@@ -202,7 +234,7 @@ extension AlertEvent {
 
 extension AnomalyEvent {
     var maximumJSONLength: Int {
-        Widest.header + Widest.identity + 256 + Widest.milliseconds * (intervals.count + 1)
+        Widest.header + identity.maximumJSONLength + 256 + Widest.milliseconds * (intervals.count + 1)
             + (detail.map(JSONLine.escapedLength) ?? 0) + (portExhaustion == nil ? 0 : 128)
     }
 

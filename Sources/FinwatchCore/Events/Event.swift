@@ -28,12 +28,16 @@ package struct ConnectionIdentity: Sendable, Equatable {
     package var orig: Endpoint
     package var resp: Endpoint
     package var handshakeSeen: Bool
+    /// The encapsulations the connection was first seen through, outer first; nil for a plain
+    /// connection (which then writes no `tunnel` field, and allocates nothing for it).
+    package var tunnel: [TunnelLayer]?
 
-    package init(uidNumber: UInt64, orig: Endpoint, resp: Endpoint, handshakeSeen: Bool) {
+    package init(uidNumber: UInt64, orig: Endpoint, resp: Endpoint, handshakeSeen: Bool, tunnel: [TunnelLayer]? = nil) {
         self.uidNumber = uidNumber
         self.orig = orig
         self.resp = resp
         self.handshakeSeen = handshakeSeen
+        self.tunnel = tunnel
     }
 
     /// From a uid's text (`C` and a number), as tests and fixtures write it.

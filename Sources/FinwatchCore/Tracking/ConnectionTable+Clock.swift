@@ -7,6 +7,8 @@ extension ConnectionTable {
     package mutating func advance(to time: Timestamp, into events: inout [Event]) {
         let now = time.nanoseconds
         guard now >= timers.nextDue else { return }
+        let start = enterCall(events)
+        defer { leaveCall(start, &events) }
         for alert in AlertKind.allCases { fireAlerts(alert, now: time, into: &events) }
         while let head = timers.first(.residue), head.deadline <= now {
             timers.popFirst(.residue)

@@ -49,13 +49,16 @@ extension ConnectionTable {
     /// One connection's record at end of input, handed on with the others `batch` at a time.
     mutating func finishRecord(slot: Int, at time: Timestamp, reason: EndedBy, into events: inout [Event],
                                        batch: Int, flush: (inout [Event]) -> Void) {
+        let start = events.count
         writeRecord(slot: slot, slots[slot].unfinishedCloseKind, at: time, endedBy: reason, into: &events)
+        if !tunnels.entries.isEmpty { annotateTunnels(&events, from: start) }
         if events.count >= batch { flush(&events) }
     }
 
     /// Forgets every connection at once: after `finish`, nothing is left to find, so no record is
     /// taken out of the index one by one.
     mutating func removeAll() {
+        tunnels = TunnelRegistry()
         slots.removeAll(keepingCapacity: true)
         freeSlots.removeAll()
         residues.removeAll(keepingCapacity: true)
@@ -90,8 +93,10 @@ extension ConnectionTable {
         for slot in slots.indices where slots[slot].isLive && slots[slot].phase == .tearingDown {
             let connection = slots[slot]
             for side in Side.allCases where AlertKind(watching: connection[side].state) != nil {
+                var identity = connection.identity
+                _ = annotate(&identity)
                 rows.append(ConnectionSnapshot(
-                    identity: connection.identity, origState: connection.orig.state,
+                    identity: identity, origState: connection.orig.state,
                     respState: connection.resp.state, side: side, state: connection[side].state,
                     since: connection.since(side, in: teardowns), alertFiring: connection[side].alertFiring,
                     lastSeen: connection.lastSeen))

@@ -94,6 +94,7 @@ extension ConnectionTable {
 
     mutating func remove(slot: Int) {
         indexRemove(.record(slot), hash: slots[slot].key.hashValue(seed: seed))
+        retireTunnel(uid: slots[slot].uidNumber)
         count(slots[slot].orig.state, -1)
         count(slots[slot].resp.state, -1)
         tallyRemoved(slots[slot].key, origIsA: slots[slot].origIsA, orig: slots[slot].orig.state, resp: slots[slot].resp.state)
@@ -114,6 +115,7 @@ extension ConnectionTable {
     @inline(never)   // off the path most packets take
     mutating func removeResidue(_ r: Int) {
         indexRemove(.residue(r), hash: residues[r].key.hashValue(seed: seed))
+        retireTunnel(uid: residues[r].uidNumber)
         count(residues[r].states[0], -1)
         count(residues[r].states[1], -1)
         tallyRemoved(residues[r].key, origIsA: residues[r].origIsA, orig: residues[r].states[0], resp: residues[r].states[1])

@@ -33,6 +33,9 @@ package struct ConnectionTable: ~Copyable {
     /// Endpoints by --metrics-ports label, local ports held per destination: opt-in, beside stateCounts.
     var ports: PortTally
 
+    /// The tunnels of tunnelled connections, by uid (ConnectionTable+Tunnels).
+    var tunnels = TunnelRegistry()
+
     /// Alerts, residues' ends and idle timeouts, one queue per kind.
     var timers = Timers()
     /// The latest segment time seen: the table's clock never runs backwards (see `observe`).
@@ -71,6 +74,14 @@ package struct ConnectionTable: ~Copyable {
     /// Feeds one segment; appends what it caused to `events` (which the caller reuses, so the
     /// hot path allocates nothing).
     package mutating func observe(_ segment: TCPSegment, into events: inout [Event]) {
+        let start = enterCall(events)
+        observeSegment(segment, mask: 0, into: &events)
+        leaveCall(start, &events)
+    }
+
+    /// One segment, keyed with `mask` when it came through a tunnel (0: a plain segment).
+    @inline(__always)
+    mutating func observeSegment(_ segment: TCPSegment, mask: UInt64, into events: inout [Event]) {
         // A segment stamped before one already seen (a capture file out of order, the host clock
         // stepped back) counts as seen at the latest time: a duration can never go negative.
         var segment = segment
@@ -80,9 +91,14 @@ package struct ConnectionTable: ~Copyable {
             segment.timestamp = Timestamp(nanoseconds: latest)
         }
         let senderIsA = FlowKey.senderIsA(segment)
-        let key = FlowKey(segment, senderIsA: senderIsA)
-        let hash = key.hashValue(seed: seed)
-        guard let reference = find(key, hash: hash) else {
+        var key = FlowKey(segment, senderIsA: senderIsA)
+        if mask != 0 { key.mask(mask) }
+        var hash = key.hashValue(seed: seed)
+        var found = find(key, hash: hash)
+        if found == nil && (mask != 0 || !tunnels.entries.isEmpty) {
+            found = otherCopy(segment, senderIsA: senderIsA, mask: mask, key: &key, hash: &hash)
+        }
+        guard let reference = found else {
             startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
             return
         }
@@ -143,6 +159,8 @@ package struct ConnectionTable: ~Copyable {
     /// each frame's time before its segment, TCP or not, so a due alert fires at the first frame
     /// past its deadline whatever connection that frame belongs to.
     package mutating func observe(_ batch: borrowing SegmentBatch, packetClock: Bool, into events: inout [Event]) {
+        let start = enterCall(events)
+        defer { leaveCall(start, &events) }
         let others = batch.otherFrames
         var next = 0
         for index in batch.segments.indices {
@@ -153,7 +171,11 @@ package struct ConnectionTable: ~Copyable {
             let segment = batch.segments[index]
             // `advance` does nothing before the next deadline: checked here, not in a call per packet.
             if packetClock && segment.timestamp.nanoseconds >= timers.nextDue { advance(to: segment.timestamp, into: &events) }
-            observe(segment, into: &events)
+            if segment.tunnel == 0 {
+                observeSegment(segment, mask: 0, into: &events)
+            } else {
+                observeSegment(segment, tunnel: batch.tunnel(of: segment), into: &events)
+            }
         }
         while next < others.count {
             if packetClock { advance(to: others[next].time, into: &events) }
@@ -164,8 +186,10 @@ package struct ConnectionTable: ~Copyable {
     mutating func startConnection(_ segment: TCPSegment, key: FlowKey, senderIsA: Bool, hash: UInt64,
                                           into events: inout [Event]) {
         let flags = segment.flags
-        // An RST for an unknown connection (a scan's answer, backscatter) starts nothing.
-        if flags.contains(.rst) { return }
+        // An RST for a connection never seen (the peer's view of a connection reset before the
+        // capture began, a scan's answer) gets a record of its own, `handshake_seen: false`, as
+        // Zeek logs one; it starts in ESTABLISHED by the usual mid-stream rule, so the record says
+        // `reset` by its sender. A flood of them is bounded by the table like any connection.
         if liveCount >= configuration.maxConnections {
             guard evictOne(at: segment.timestamp, into: &events) else {
                 rejected &+= 1

@@ -74,7 +74,7 @@ import Testing
         #expect(try Net.decode(frame) == nil)
     }
 
-    @Test("ARP, unknown EtherTypes and non-TCP are skipped, not errors", arguments: [0x0806, 0x88CC, 0x8847, 0x1234] as [UInt16])
+    @Test("ARP, unknown EtherTypes and non-TCP are skipped, not errors", arguments: [0x0806, 0x88CC, 0x88E5, 0x1234] as [UInt16])
     func nonIPEtherType(etherType: UInt16) throws {
         #expect(try Net.decode(FrameBuilder.ethernet(etherType: etherType, payload: [UInt8](repeating: 0, count: 46))) == nil)
     }

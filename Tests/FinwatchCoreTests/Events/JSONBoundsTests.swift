@@ -95,6 +95,20 @@ struct JSONBoundsTests {
         Self.holds(.alert(alert))
     }
 
+    @Test func widestTunnelledEvents_fitTheirBounds() {
+        // As deep as the decoder allows, every layer with IPv6 outer addresses and the largest identifier.
+        var identity = Self.identity
+        identity.tunnel = TunnelLayer.Kind.allCases.prefix(TunnelPath.capacity).map {
+            TunnelLayer(kind: $0, outerSource: Self.widestAddress, outerDestination: Self.widestAddress, identifier: .max)
+        }
+        #expect(identity.tunnel?.count == TunnelPath.capacity)
+        let close = CloseRecord(time: Self.latest, identity: identity, close: .resetAfterFIN)
+        Self.holds(.close(close))
+        let anomaly = AnomalyEvent(time: Self.latest, identity: identity, anomaly: .resetDuringTeardown, side: .resp,
+                                   count: .min, intervals: [], state: .synReceived, detail: Self.hostile)
+        Self.holds(.anomaly(anomaly))
+    }
+
     @Test func widestAnomaly_fitsItsBound() {
         let anomaly = AnomalyEvent(time: Self.latest, identity: Self.identity, anomaly: .resetDuringTeardown, side: .resp,
                                    count: .min, intervals: Array(repeating: .max, count: Teardown.maxIntervals),
