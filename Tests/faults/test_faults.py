@@ -282,7 +282,7 @@ def test_file_clock_jumping_years_ahead_is_time_passing(finwatch_bin, tmp_path):
 
 # Leaves a socket in CLOSE_WAIT on each line read: a client connects to the server and closes; the
 # server never does. Prints the client's port once the FIN is sent.
-STUCK = r"""
+STUCK_ON_DEMAND = r"""
 import socket, sys
 port = int(sys.argv[1])
 server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -331,7 +331,7 @@ def test_host_clock_steps_neither_hasten_nor_delay_alerts_and_no_duration_is_neg
         fw = Finwatch(env_prefix[0], ns, [*env_prefix[1:], finwatch_bin, "--interface", "lo", "--output", str(events),
                                            "--no-listen", "--close-wait-threshold", f"{threshold:g}s"], tmp_path)
         assert fw.wait_for_stderr("capture", 10), fw.stderr()
-        stuck = ns.popen(["python3", "-c", STUCK, "8090"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        stuck = ns.popen(["python3", "-c", STUCK_ON_DEMAND, "8090"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert stuck.stdout.readline().strip() == "ready"
 
         def alert_for(port: int, timeout: float):
@@ -436,7 +436,7 @@ def test_alert_goes_out_unnamed_when_netlink_or_proc_are_unavailable(finwatch_bi
     try:
         fw = Finwatch(command[0], ns, command[1:], tmp_path)
         assert fw.wait_for_stderr("capture", 10), fw.stderr()
-        stuck = ns.popen(["python3", "-c", STUCK, "8091"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        stuck = ns.popen(["python3", "-c", STUCK_ON_DEMAND, "8091"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert stuck.stdout.readline().strip() == "ready"
         stuck.stdin.write("go\n"); stuck.stdin.flush()
         port = int(stuck.stdout.readline())
