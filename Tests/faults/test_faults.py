@@ -299,6 +299,19 @@ for line in sys.stdin:
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
+def firing_alert(events: Path, port: int, timeout: float):
+    """(when it was seen, the event): the first firing alert whose orig port is `port`, or (None, None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if events.exists():
+            for line in events.read_text().splitlines():
+                event = json.loads(line)
+                if event["type"] == "alert" and event["status"] == "firing" and event["orig"]["port"] == port:
+                    return time.monotonic(), event
+        time.sleep(0.05)
+    return None, None
+
+
 def all_durations(event, path=""):
     """Every number under a key ending in _ms, or in durations_ms, with where it is."""
     if isinstance(event, dict):
@@ -334,16 +347,6 @@ def test_host_clock_steps_neither_hasten_nor_delay_alerts_and_no_duration_is_neg
         stuck = ns.popen(["python3", "-c", STUCK_ON_DEMAND, "8090"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert stuck.stdout.readline().strip() == "ready"
 
-        def alert_for(port: int, timeout: float):
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                for line in events.read_text().splitlines():
-                    event = json.loads(line)
-                    if event["type"] == "alert" and event["status"] == "firing" and event["orig"]["port"] == port:
-                        return time.monotonic(), event
-                time.sleep(0.05)
-            return None, None
-
         latencies = {}
         for step in ("+3600", "+0"):           # an hour forward, then an hour back
             stuck.stdin.write("go\n"); stuck.stdin.flush()
@@ -351,7 +354,7 @@ def test_host_clock_steps_neither_hasten_nor_delay_alerts_and_no_duration_is_neg
             fin_sent = time.monotonic()
             time.sleep(1.0)                     # half-closed for a second, then the clock steps
             fake.write_text(step + "\n")
-            fired, alert = alert_for(port, threshold + 10)
+            fired, alert = firing_alert(events, port, threshold + 10)
             assert alert is not None, f"no alert after the step {step}: {fw.stderr()}"
             latencies[step] = fired - fin_sent
             assert alert["duration_ms"] >= threshold * 1000, alert
@@ -441,14 +444,8 @@ def test_alert_goes_out_unnamed_when_netlink_or_proc_are_unavailable(finwatch_bi
         stuck.stdin.write("go\n"); stuck.stdin.flush()
         port = int(stuck.stdout.readline())
         fin_sent = time.monotonic()
-        alert = None
-        while alert is None and time.monotonic() < fin_sent + threshold + 10:
-            time.sleep(0.05)
-            for line in events.read_text().splitlines():
-                event = json.loads(line)
-                if event["type"] == "alert" and event["status"] == "firing" and event["orig"]["port"] == port:
-                    alert = event
-        latency = time.monotonic() - fin_sent
+        fired, alert = firing_alert(events, port, threshold + 10)
+        latency = (fired or time.monotonic()) - fin_sent
         assert alert is not None, fw.stderr()
         assert latency <= threshold + 1.5, latency
         if hidden == "netlink":
