@@ -74,18 +74,6 @@ package struct TeardownDurations: Sendable, Equatable {
     }
 }
 
-/// One segment of the close sequence: who sent it, its flags, and when (ns after the first FIN or RST).
-package struct SequenceStep: Sendable, Equatable {
-    package var from: Side
-    package var flags: TCPFlags
-    package var offset: Int64
-    package init(from: Side, flags: TCPFlags, offset: Int64) {
-        self.from = from
-        self.flags = flags
-        self.offset = offset
-    }
-}
-
 /// The `close` event: one per connection.
 package struct CloseRecord: Sendable, Equatable {
     package var time: Timestamp
@@ -104,7 +92,7 @@ package struct CloseRecord: Sendable, Equatable {
     package var origFINIntervals: [Int64]
     package var respFINIntervals: [Int64]
     package var anomalies: AnomalySet
-    package var sequence: [SequenceStep]
+    package var sequence: CloseSequence
     package var sequenceTruncated: Bool
     /// The letters as a value: the text is written straight into the JSON line, never made here.
     package var history: History
@@ -129,7 +117,7 @@ package struct CloseRecord: Sendable, Equatable {
         origFINIntervals = []
         respFINIntervals = []
         anomalies = AnomalySet()
-        sequence = []
+        sequence = CloseSequence()
         sequenceTruncated = false
         history = History()
         origPackets = 0

@@ -50,8 +50,9 @@ extension Connection {
             }
             record.durations.lastAck = between(secondFIN, secondFINAcked)
         }
-        if let reset = teardown.resetTime {
-            record.durations.teardown = between(firstFIN, reset)
+        if teardown.resetBy != nil {
+            // An RST writes its record at once: `time` is the RST's.
+            record.durations.teardown = between(firstFIN, time)
         } else if let first = firstFINAcked, let second = secondFINAcked {
             record.durations.teardown = between(firstFIN, max(first, second))
         }

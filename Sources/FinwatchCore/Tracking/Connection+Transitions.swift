@@ -357,7 +357,6 @@ extension Connection {
         if !teardowns.hasSteps(number) {
             teardowns.append(SequenceStep(from: side, flags: segment.flags, offset: 0), to: number)
         }
-        teardowns[number].resetTime = time
         teardowns[number].resetBy = side
         teardowns[number].resetState = resetState
         return .closed(kind)

@@ -1,10 +1,10 @@
-/// What exists only once a teardown has begun: phase times, who closed and reset. Kept apart
-/// from the connection record, in the table's `TeardownStore`, so the record stays small for the
-/// open connections that have none. Plain data: its close sequence and FIN intervals (arrays)
-/// live beside it in the store, so reading or copying a teardown touches no reference count.
+/// What exists only once a teardown has begun: phase times, who closed and reset, the close
+/// sequence's first steps. Kept apart from the connection record, in the table's
+/// `TeardownStore`, so the record stays small for the open connections that have none. Plain
+/// data, 112 bytes: the rare rest (steps past the fourth, FIN intervals) lives in the store.
 struct Teardown {
-    // Ordered so the value packs (88 bytes, and 24 in the store for its arrays): one exists per
-    // connection closing at once, and a flood of FINs makes every tracked connection one.
+    // Ordered so the value packs: one exists per connection closing at once, and a flood of
+    // FINs makes every tracked connection one.
     /// The first FIN or RST: the zero of the close sequence's `ms`.
     var start: Timestamp
     /// When each side entered its current state (for durations, alerts and snapshots).
@@ -13,22 +13,39 @@ struct Teardown {
     var finTime = OptionalTimePair()
     var finAckedTime = OptionalTimePair()
     var lastFINCopy = OptionalTimePair()
-    var resetTime: Timestamp?
-    var firstFINSide: Side?
-    /// Who sent the RST that ended the connection, and from which state: needed only for the
-    /// record, which an RST writes at once, so they live here rather than in every record.
-    var resetBy: Side?
+    /// The close sequence's first steps, inline: a four-way close allocates nothing.
+    var steps = CloseSequence.Head()
+    /// The state the RST that ended the connection was sent from. The RST's time is the
+    /// record's own: an RST writes the record at once.
     var resetState: EndpointState?
-    var stepsTruncated = false
-    var crossed = false
+    /// Six facts in one byte (accessors below).
+    private var facts = PackedFlags()
+    /// Where the store keeps the rest of this teardown (steps past the inline ones, FIN
+    /// intervals), from 1; 0 for most, which have no rest.
+    var spill: UInt32 = 0
 
-    static let maxSteps = 32
+    static let maxSteps = CloseSequence.capacity
     static let maxIntervals = 15
 
     init(start: Timestamp, since: Timestamp) {
         self.start = start
         stateSince = InlineArray(repeating: since)
     }
+
+    /// The side whose FIN came first (either, when they crossed).
+    var firstFINSide: Side? {
+        get { facts[1] ? (facts[2] ? .resp : .orig) : nil }
+        set { facts[1] = newValue != nil; facts[2] = newValue == .resp }
+    }
+
+    /// Who sent the RST that ended the connection.
+    var resetBy: Side? {
+        get { facts[4] ? (facts[8] ? .resp : .orig) : nil }
+        set { facts[4] = newValue != nil; facts[8] = newValue == .resp }
+    }
+
+    var stepsTruncated: Bool { get { facts[16] } set { facts[16] = newValue } }
+    var crossed: Bool { get { facts[32] } set { facts[32] = newValue } }
 
     /// The side whose FIN was copied last, and when: the one a residue still waits on.
     var latestFINCopy: (side: Side, time: Timestamp)? {
@@ -47,12 +64,18 @@ struct Teardown {
 /// connection ever seen.
 struct TeardownStore: ~Copyable {
     private var teardowns: [Teardown] = []
-    /// Each teardown's close sequence, by number − 1.
-    private var steps: [[SequenceStep]] = []
-    /// Intervals between successive FIN copies (the back-off evidence), ns, at most 15 per side:
-    /// by 2 × (number − 1) + `Side.index`. Empty but for FINs sent again.
-    private var intervals: [[Int64]] = []
+    /// What a long or retransmitted close keeps beyond its `Teardown`, by `Teardown.spill`.
+    private var spills: [Spill] = []
     private var freeNumbers: [UInt32] = []
+    private var freeSpills: [UInt32] = []
+
+    private struct Spill {
+        /// The close sequence's steps past `CloseSequence.inlineCapacity`.
+        var steps: [SequenceStep] = []
+        /// Intervals between successive FIN copies (the back-off evidence), ns, at most
+        /// `Teardown.maxIntervals` per side, by `Side.index`.
+        var intervals: [[Int64]] = [[], []]
+    }
 
     init() {}
 
@@ -61,39 +84,42 @@ struct TeardownStore: ~Copyable {
     /// is copied into the other, when the table is fullest.
     mutating func reserve(_ count: Int) {
         teardowns.reserveCapacity(count)
-        steps.reserveCapacity(count)
-        intervals.reserveCapacity(2 * count)
     }
 
     /// A new teardown starting at `start`, both sides in their state since `since`; its number.
     mutating func make(start: Timestamp, since: Timestamp) -> UInt32 {
+        let teardown = Teardown(start: start, since: since)
         if let number = freeNumbers.popLast() {
-            let index = Int(number) - 1
-            teardowns[index] = Teardown(start: start, since: since)
-            // The buffer is kept for the next close sequence: a new one is allocated only while
-            // the record written last still holds it.
-            steps[index].removeAll(keepingCapacity: true)
+            teardowns[Int(number) - 1] = teardown
             return number
         }
-        teardowns.append(Teardown(start: start, since: since))
-        // A four-way close is 4 steps (3 with the FIN on the ACK); a longer one grows once or
-        // twice. Room for 8 cost 64 B more on every connection closing at once.
-        var sequence: [SequenceStep] = []
-        sequence.reserveCapacity(4)
-        steps.append(sequence)
-        intervals.append([])
-        intervals.append([])
+        teardowns.append(teardown)
         return UInt32(teardowns.count)
     }
 
-    /// Frees `number` for the next teardown. Its steps stay until then: the record written last
-    /// shares their buffer, and the next teardown reuses it once that record is gone.
+    /// Frees `number` for the next teardown.
     mutating func release(_ number: UInt32) {
         guard number != 0 else { return }
-        let index = 2 * (Int(number) - 1)
-        if !intervals[index].isEmpty { intervals[index] = [] }
-        if !intervals[index + 1].isEmpty { intervals[index + 1] = [] }
+        let spill = teardowns[Int(number) - 1].spill
+        if spill != 0 {
+            spills[Int(spill) - 1] = Spill()
+            freeSpills.append(spill)
+        }
         freeNumbers.append(number)
+    }
+
+    /// The index of teardown `number`'s spill, made on first use.
+    private mutating func spillIndex(_ number: UInt32) -> Int {
+        let index = Int(number) - 1
+        if teardowns[index].spill == 0 {
+            if let free = freeSpills.popLast() {
+                teardowns[index].spill = free
+            } else {
+                spills.append(Spill())
+                teardowns[index].spill = UInt32(spills.count)
+            }
+        }
+        return Int(teardowns[index].spill) - 1
     }
 
     subscript(number: UInt32) -> Teardown {
@@ -102,24 +128,36 @@ struct TeardownStore: ~Copyable {
     }
 
     /// The close sequence of teardown `number`.
-    func steps(_ number: UInt32) -> [SequenceStep] { steps[Int(number) - 1] }
+    func steps(_ number: UInt32) -> CloseSequence {
+        let teardown = teardowns[Int(number) - 1]
+        return CloseSequence(head: teardown.steps, tail: teardown.spill == 0 ? [] : spills[Int(teardown.spill) - 1].steps)
+    }
 
     /// Whether the close sequence of teardown `number` has begun.
-    func hasSteps(_ number: UInt32) -> Bool { !steps[Int(number) - 1].isEmpty }
+    func hasSteps(_ number: UInt32) -> Bool { teardowns[Int(number) - 1].steps.count != 0 }
 
     /// One more step of the close sequence, or the mark that it was cut at `Teardown.maxSteps`.
     mutating func append(_ step: SequenceStep, to number: UInt32) {
         let index = Int(number) - 1
-        if steps[index].count < Teardown.maxSteps { steps[index].append(step) } else { teardowns[index].stepsTruncated = true }
+        if teardowns[index].steps.append(step) { return }
+        if teardowns[index].steps.count < Teardown.maxSteps {
+            spills[spillIndex(number)].steps.append(step)
+            teardowns[index].steps.count &+= 1
+        } else {
+            teardowns[index].stepsTruncated = true
+        }
     }
 
     /// The intervals between `side`'s FIN copies.
-    func intervals(_ number: UInt32, _ side: Side) -> [Int64] { intervals[2 * (Int(number) - 1) + side.index] }
+    func intervals(_ number: UInt32, _ side: Side) -> [Int64] {
+        let spill = teardowns[Int(number) - 1].spill
+        return spill == 0 ? [] : spills[Int(spill) - 1].intervals[side.index]
+    }
 
     /// One more interval between `side`'s FIN copies, while there is room.
     mutating func appendInterval(_ gap: Int64, to number: UInt32, _ side: Side) {
-        let index = 2 * (Int(number) - 1) + side.index
-        if intervals[index].count < Teardown.maxIntervals { intervals[index].append(gap) }
+        let spill = spillIndex(number)
+        if spills[spill].intervals[side.index].count < Teardown.maxIntervals { spills[spill].intervals[side.index].append(gap) }
     }
 }
 

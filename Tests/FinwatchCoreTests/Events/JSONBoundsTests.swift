@@ -42,8 +42,8 @@ struct JSONBoundsTests {
         record.respFINRetransmits = .min
         record.finalAckRetransmits = .min
         record.anomalies = AnomalySet(Anomaly.allCases)
-        record.sequence = Array(repeating: SequenceStep(from: .resp, flags: TCPFlags(rawValue: 0xFF), offset: .max),
-                                count: Teardown.maxSteps)
+        record.sequence = CloseSequence(repeatElement(SequenceStep(from: .resp, flags: TCPFlags(rawValue: 0xFF), offset: .max),
+                                count: Teardown.maxSteps))
         record.sequenceTruncated = true
         // The most letters a history holds: every letter from both sides, and the inferred mark.
         record.history = History()
@@ -65,8 +65,8 @@ struct JSONBoundsTests {
     /// against 8 bytes) is dropped and written again with more room, whole and unchanged.
     @Test func lineLongerThanItsReservation_isWrittenWholeInASecondPass() {
         var record = CloseRecord(time: Self.latest, identity: Self.identity, close: .resetAfterFIN)
-        record.sequence = Array(repeating: SequenceStep(from: .orig, flags: [.fin, .ack], offset: 1_234_567),
-                                count: Teardown.maxSteps)
+        record.sequence = CloseSequence(repeatElement(SequenceStep(from: .orig, flags: [.fin, .ack], offset: 1_234_567),
+                                count: Teardown.maxSteps))
         record.history = "ShADadFfR"
         record.origFINIntervals = [200_000_000, 400_000_000]
         record.endedBy = .idleTimeout
