@@ -82,14 +82,11 @@ package struct ConnectionTable: ~Copyable {
     /// One segment, keyed with `mask` when it came through a tunnel (0: a plain segment).
     @inline(__always)
     mutating func observeSegment(_ segment: TCPSegment, mask: UInt64, into events: inout [Event]) {
-        // A segment stamped before one already seen (a capture file out of order, the host clock
-        // stepped back) counts as seen at the latest time: a duration can never go negative.
-        var segment = segment
-        if segment.timestamp.nanoseconds >= latest {
-            latest = segment.timestamp.nanoseconds
-        } else {
-            segment.timestamp = Timestamp(nanoseconds: latest)
+        guard segment.timestamp.nanoseconds >= latest else {
+            observeLate(segment, mask: mask, into: &events)
+            return
         }
+        latest = segment.timestamp.nanoseconds
         let senderIsA = FlowKey.senderIsA(segment)
         var key = FlowKey(segment, senderIsA: senderIsA)
         if mask != 0 { key.mask(mask) }
@@ -135,6 +132,15 @@ package struct ConnectionTable: ~Copyable {
             writeRecord(slot: s, kind, at: segment.timestamp, endedBy: nil, into: &events)
             enterResidue(slot: s, hash: hash, at: segment.timestamp)
         }
+    }
+
+    /// A segment stamped before one already seen (a capture file out of order, the host clock
+    /// stepped back) counts as seen at the latest time: a duration can never go negative.
+    @inline(never)   // rare; apart, so the segment on the common path is never copied to be restamped
+    mutating func observeLate(_ segment: TCPSegment, mask: UInt64, into events: inout [Event]) {
+        var segment = segment
+        segment.timestamp = Timestamp(nanoseconds: latest)
+        observeSegment(segment, mask: mask, into: &events)
     }
 
     /// A late segment on a connection already written: TIME_WAIT's business.

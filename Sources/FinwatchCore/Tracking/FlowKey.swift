@@ -37,18 +37,16 @@ package struct FlowKey: Hashable, Sendable, BitwiseCopyable {
         isIPv6 ? IPAddress(ipv6High: high, low: low) : IPAddress(ipv4: UInt32(truncatingIfNeeded: low))
     }
 
-    /// A fast keyed mix (not SipHash: the table seeds it per run, and probes are short). The four
-    /// address words are multiplied independently, so the CPU overlaps them; one final multiply
-    /// and shift spread every input bit over the result (the index uses both ends of it).
+    /// A fast keyed mix (not SipHash: the table seeds it per run, and probes are short): one
+    /// multiply per 64 bits of key, the IPv6 prefixes only for IPv6 (an IPv4 key's are constant),
+    /// then the high half folded down (the index takes its position from the low bits and its
+    /// tag from the high ones).
     @inline(__always)
     func hashValue(seed: UInt64) -> UInt64 {
-        let a = (aLow ^ seed) &* 0x9E37_79B9_7F4A_7C15
-        let b = (bLow ^ (seed >> 29 | seed << 35)) &* 0xBF58_476D_1CE4_E5B9
-        let c = (aHigh ^ 0x2545_F491_4F6C_DD1D) &* 0xD6E8_FEB8_6659_FD93
-        let d = (bHigh ^ 0x6A09_E667_F3BC_C909) &* 0x94D0_49BB_1331_11EB
-        let ports = UInt64(aPort) << 16 | UInt64(bPort) | (isIPv6 ? 1 << 32 : 0)
-        var h = (a ^ (b >> 32 | b << 32) ^ c ^ (d >> 17 | d << 47) ^ ports ^ seed) &* 0xBF58_476D_1CE4_E5B9
-        h ^= h >> 31
-        return h
+        let ports = (UInt64(aPort) << 16 | UInt64(bPort)) << 32
+        var h = (aLow ^ seed) &* 0x9E37_79B9_7F4A_7C15
+        h = (h ^ bLow ^ ports) &* 0xBF58_476D_1CE4_E5B9
+        if isIPv6 { h = (h ^ aHigh ^ (bHigh >> 29 | bHigh << 35)) &* 0x94D0_49BB_1331_11EB }
+        return h ^ h >> 31
     }
 }
