@@ -220,8 +220,10 @@ extension Connection {
     }
 
     /// The machine's transition for a segment of `kind` from `side`, with the connection's facts.
+    /// Marked mutating though it writes nothing: the compiler keeps it out of line, and an
+    /// out-of-line call on a non-mutating `self` first copies the whole 152-byte record.
     @inline(__always)
-    private func ask(_ kind: SegmentKind, from side: Side, with extra: SegmentFacts = []) -> Transition {
+    private mutating func ask(_ kind: SegmentKind, from side: Side, with extra: SegmentFacts = []) -> Transition {
         TeardownMachine.transition(sender: endpoints[side.index].state, peer: endpoints[side.peer.index].state,
                                    kind: kind, facts: facts(from: side).union(extra))
     }
