@@ -90,4 +90,22 @@ package struct CloseSequence: RandomAccessCollection, ExpressibleByArrayLiteral,
     }
 
     package static func == (lhs: CloseSequence, rhs: CloseSequence) -> Bool { lhs.elementsEqual(rhs) }
+
+    /// Walks the inline words, then the tail, without an index check per step.
+    package struct Iterator: IteratorProtocol {
+        private let sequence: CloseSequence
+        private var position = 0
+
+        init(_ sequence: CloseSequence) { self.sequence = sequence }
+
+        package mutating func next() -> SequenceStep? {
+            let count = Int(sequence.head.count)
+            guard position < count else { return nil }
+            defer { position &+= 1 }
+            if position < CloseSequence.inlineCapacity { return SequenceStep(packed: sequence.head.words[position]) }
+            return sequence.tail[position &- CloseSequence.inlineCapacity]
+        }
+    }
+
+    package func makeIterator() -> Iterator { Iterator(self) }
 }

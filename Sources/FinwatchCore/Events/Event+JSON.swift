@@ -174,8 +174,10 @@ extension CloseRecord {
             first = false
         }
         out.raw(#"],"sequence":["#)
-        for (index, step) in sequence.enumerated() {
-            out.raw(index == 0 ? #"{"from":""# : #",{"from":""#)
+        var firstStep = true
+        for step in sequence {
+            out.raw(firstStep ? #"{"from":""# : #",{"from":""#)
+            firstStep = false
             out.raw(step.from == .orig ? "orig" : "resp")
             out.raw(#"","flags":""#)
             out.contractLetters(step.flags)

@@ -55,14 +55,24 @@ package struct ConnectionIdentity: Sendable, Equatable {
     package var communityID: String { CommunityID.v1(orig, resp, seed: 0) }
 }
 
-/// The six teardown phases in nanoseconds, `nil` where the phase did not happen.
+/// The six teardown phases in nanoseconds, `nil` where the phase did not happen. Stored with
+/// `Int64.min` for none (never a duration): an `Int64?` pads to 16 bytes, and every close record
+/// is copied on its way to the output.
 package struct TeardownDurations: Sendable, Equatable {
-    package var finWait1: Int64?
-    package var finWait2: Int64?
-    package var closeWait: Int64?
-    package var lastAck: Int64?
-    package var teardown: Int64?
-    package var lifetime: Int64?
+    private var storedFINWait1 = Int64.min
+    private var storedFINWait2 = Int64.min
+    private var storedCloseWait = Int64.min
+    private var storedLastAck = Int64.min
+    private var storedTeardown = Int64.min
+    private var storedLifetime = Int64.min
+
+    package var finWait1: Int64? { get { Self.value(storedFINWait1) } set { storedFINWait1 = newValue ?? .min } }
+    package var finWait2: Int64? { get { Self.value(storedFINWait2) } set { storedFINWait2 = newValue ?? .min } }
+    package var closeWait: Int64? { get { Self.value(storedCloseWait) } set { storedCloseWait = newValue ?? .min } }
+    package var lastAck: Int64? { get { Self.value(storedLastAck) } set { storedLastAck = newValue ?? .min } }
+    package var teardown: Int64? { get { Self.value(storedTeardown) } set { storedTeardown = newValue ?? .min } }
+    package var lifetime: Int64? { get { Self.value(storedLifetime) } set { storedLifetime = newValue ?? .min } }
+
     package init(finWait1: Int64? = nil, finWait2: Int64? = nil, closeWait: Int64? = nil,
                  lastAck: Int64? = nil, teardown: Int64? = nil, lifetime: Int64? = nil) {
         self.finWait1 = finWait1
@@ -72,6 +82,9 @@ package struct TeardownDurations: Sendable, Equatable {
         self.teardown = teardown
         self.lifetime = lifetime
     }
+
+    @inline(__always)
+    private static func value(_ stored: Int64) -> Int64? { stored == .min ? nil : stored }
 }
 
 /// The `close` event: one per connection.

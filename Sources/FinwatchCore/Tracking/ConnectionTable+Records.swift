@@ -67,7 +67,8 @@ extension ConnectionTable {
 
     mutating func writeRecord(slot: Int, _ kind: CloseKind, at time: Timestamp, endedBy: EndedBy?,
                                       into events: inout [Event]) {
-        events.append(.close(slots[slot].closeRecord(kind, at: time, endedBy: endedBy, teardowns: teardowns)))
+        let record = slots[slot].closeRecord(kind, at: time, endedBy: endedBy, teardowns: teardowns)
+        events.append(.close(consume record))
     }
 
     /// After its record: TIME_WAIT for the active closer(s) for `--time-wait`, or a short hold
