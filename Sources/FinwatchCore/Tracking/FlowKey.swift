@@ -38,15 +38,20 @@ package struct FlowKey: Hashable, Sendable, BitwiseCopyable {
     }
 
     /// A fast keyed mix (not SipHash: the table seeds it per run, and probes are short): one
-    /// multiply per 64 bits of key, the IPv6 prefixes only for IPv6 (an IPv4 key's are constant),
-    /// then the high half folded down (the index takes its position from the low bits and its
-    /// tag from the high ones).
+    /// multiply per word of key and one to finish, the IPv6 prefixes only for IPv6 (an IPv4 key's
+    /// are constant).
+    /// A multiply carries a bit only upwards, so each word is folded down before the next: keys
+    /// that differ only in high bits (many clients' ports to one server) still differ in the
+    /// low bits the index takes its position from.
     @inline(__always)
     func hashValue(seed: UInt64) -> UInt64 {
-        let ports = (UInt64(aPort) << 16 | UInt64(bPort)) << 32
+        let ports = UInt64(aPort) << 16 | UInt64(bPort)
         var h = (aLow ^ seed) &* 0x9E37_79B9_7F4A_7C15
-        h = (h ^ bLow ^ ports) &* 0xBF58_476D_1CE4_E5B9
-        if isIPv6 { h = (h ^ aHigh ^ (bHigh >> 29 | bHigh << 35)) &* 0x94D0_49BB_1331_11EB }
-        return h ^ h >> 31
+        h = (h ^ h >> 32 ^ bLow) &* 0xBF58_476D_1CE4_E5B9
+        h = (h ^ h >> 32 ^ ports) &* 0xD6E8_FEB8_6659_FD93
+        if isIPv6 { h = (h ^ h >> 32 ^ aHigh ^ (bHigh >> 29 | bHigh << 35)) &* 0x94D0_49BB_1331_11EB }
+        // The last word's high bits, too: one more fold and multiply, then the high half down.
+        h = (h ^ h >> 29) &* 0xBF58_476D_1CE4_E5B9
+        return h ^ h >> 32
     }
 }
