@@ -39,7 +39,44 @@ extension Connection {
     /// teardown's machinery. Returns false for a copy seen on another interface.
     mutating func receiveWhileOpen(_ segment: TCPSegment, senderIsA: Bool, duplicateWindow: Int64) -> Bool {
         if isCopyOnAnotherInterface(segment, window: duplicateWindow) { return false }
+        noteQuietSegment(segment, from: senderIsA == origIsA ? .orig : .resp)
+        return true
+    }
+
+    /// `receive` for a segment without SYN, FIN or RST once a teardown has begun, when it changes
+    /// no state either (`isQuietWhileTearingDown`): a half-close's data and the ACKs to it. The
+    /// open fast path's bookkeeping, and the segment's step in the close sequence. nil: not such
+    /// a segment, `receive`'s to take; false: a copy seen on another interface.
+    mutating func receiveWhileTearingDown(_ segment: TCPSegment, senderIsA: Bool, duplicateWindow: Int64,
+                                          teardowns: inout TeardownStore) -> Bool? {
         let side: Side = senderIsA == origIsA ? .orig : .resp
+        guard Self.isQuietWhileTearingDown(segment, sender: endpoints[side.index], peer: endpoints[side.peer.index]) else {
+            return nil
+        }
+        if isCopyOnAnotherInterface(segment, window: duplicateWindow) { return false }
+        let offset = segment.timestamp.nanoseconds(since: teardowns[teardownNumber].start)
+        teardowns.append(SequenceStep(from: side, flags: segment.flags, offset: offset), to: teardownNumber)
+        noteQuietSegment(segment, from: side)
+        return true
+    }
+
+    /// A segment that changes no state, teardown or not: no ACK of a FIN for the first time, no
+    /// FIN proved, no data past its sender's FIN. Static, on the two sides' facts: called on
+    /// `self` out of line, it would copy the whole record first.
+    private static func isQuietWhileTearingDown(_ segment: TCPSegment, sender: EndpointRecord,
+                                                peer: EndpointRecord) -> Bool {
+        if segment.payloadLength > 0 {
+            if sender.sentFIN { return false }   // perhaps data after its FIN
+        } else if provesUnseenFIN(segment, sender: sender) {
+            return false
+        }
+        return !(segment.flags.contains(.ack) && peer.sentFIN && !peer.finAcknowledged
+                 && !(segment.acknowledgment < peer.finSequence + 1))
+    }
+
+    /// What `observe` does with a segment that changes no state: counters, history, sequence facts.
+    @inline(__always)
+    private mutating func noteQuietSegment(_ segment: TCPSegment, from side: Side) {
         if segment.timestamp > lastSeen { lastSeen = segment.timestamp }
         endpoints[side.index].packets &+= 1
         // recordHistory for a segment with no SYN, FIN or RST.
@@ -52,7 +89,6 @@ extension Connection {
         if segment.flags.contains(.ack) { noteAcknowledgment(segment.acknowledgment, from: side) }
         endpoints[side.index].window = segment.window
         noteSequence(end: segment.sequence + segment.payloadLength, from: side)
-        return true
     }
 
     /// Whether `receiveWhileOpen` may take `segment` instead of `receive`.
@@ -147,7 +183,7 @@ extension Connection {
         if flags.contains(.rst) { return observeReset(segment, from: side, at: time, teardowns: &teardowns, into: &events) }
 
         // MARK: A FIN the capture missed, sent before this segment
-        if provesUnseenFIN(segment, from: side) {
+        if phase == .tearingDown && Self.provesUnseenFIN(segment, sender: endpoints[side.index]) {
             observeFIN(at: segment.sequence + UInt32.max, acknowledgment: nil, seen: false, flags: flags,
                        from: side, at: time, teardowns: &teardowns, into: &events)
         }
@@ -263,9 +299,8 @@ extension Connection {
     /// RFC 9293 §3.4: a FIN occupies one sequence number, so a segment one past all its sender has
     /// shown proves a FIN the capture missed (lost before the capture point). Asked only once a
     /// teardown has begun: on an open connection, a lost one-byte segment would look the same.
-    private func provesUnseenFIN(_ segment: TCPSegment, from side: Side) -> Bool {
-        let sender = endpoints[side.index]
-        return phase == .tearingDown && !sender.sentFIN && sender.hasSequence && segment.payloadLength == 0
+    private static func provesUnseenFIN(_ segment: TCPSegment, sender: EndpointRecord) -> Bool {
+        !sender.sentFIN && sender.hasSequence && segment.payloadLength == 0
             && segment.flags.rawValue & (TCPFlags.syn.rawValue | TCPFlags.fin.rawValue | TCPFlags.rst.rawValue) == 0
             && segment.sequence == sender.nextSequence + 1
     }

@@ -112,6 +112,15 @@ package struct ConnectionTable: ~Copyable {
             }
             return
         }
+        let window = configuration.duplicateWindow
+        if slots[s].phase == .tearingDown
+            && segment.flags.rawValue & (TCPFlags.syn.rawValue | TCPFlags.fin.rawValue | TCPFlags.rst.rawValue) == 0,
+            let taken = slots[s].receiveWhileTearingDown(segment, senderIsA: senderIsA, duplicateWindow: window,
+                                                         teardowns: &teardowns) {
+            // A half-close's data and the ACKs to it: no state changes, a step in the close sequence.
+            if !taken { duplicates &+= 1 }
+            return
+        }
         if segment.flags.contains(.syn) && !segment.flags.contains(.ack)
             && slots[s].startsNewConnection(segment, from: slots[s].side(senderIsA: senderIsA)) {
             // The old connection ended unseen (its host rebooted, or its last segments were
@@ -120,7 +129,6 @@ package struct ConnectionTable: ~Copyable {
             startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
             return
         }
-        let window = configuration.duplicateWindow
         let receipt = slots[s].receive(segment, senderIsA: senderIsA, duplicateWindow: window,
                                        teardowns: &teardowns, into: &events)
         if receipt.isCopy {

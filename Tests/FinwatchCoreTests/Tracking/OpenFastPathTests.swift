@@ -70,4 +70,67 @@ struct OpenFastPathTests {
         }
         #expect(copies > 100 && copies < 10_000, "\(copies) copies: both kinds must be exercised")
     }
+
+    /// `receiveWhileTearingDown`, the half-close's fast path, against the general `receive`: orig
+    /// has sent its FIN (acknowledged or not), then random segments without SYN, FIN or RST from
+    /// either side. Where the fast path takes one, the two records and their close sequences must
+    /// agree; where it declines (an ACK of the FIN, data past it, a FIN proved), both take the
+    /// general path.
+    @Test(arguments: [UInt64(1), 2, 3, 4])
+    func tearingDown_sameRecordAsTheGeneralPath(seed: UInt64) {
+        var random = GarbageTests.SplitMix64(state: seed)
+        let first = Self.segment(fromClient: true, flags: .ack, seq: 1000, ack: 5000, payload: 0, window: 500,
+                                 ipID: 1, interface: nil, at: 1_000_000)
+        let senderIsA = FlowKey.senderIsA(first)
+        var fast = Connection(key: FlowKey(first, senderIsA: senderIsA), origIsA: senderIsA, uidNumber: 1, generation: 0,
+                              phase: .open, handshakeSeen: false, firstSeen: first.timestamp, lastSeen: first.timestamp,
+                              orig: EndpointRecord(state: .established), resp: EndpointRecord(state: .established))
+        var general = fast
+        var fastTeardowns = TeardownStore()
+        var generalTeardowns = TeardownStore()
+        var events: [Event] = []
+        let fin = Self.segment(fromClient: true, flags: [.fin, .ack], seq: 1000, ack: 5000, payload: 0, window: 500,
+                               ipID: 2, interface: nil, at: 2_000_000)
+        _ = fast.receive(fin, senderIsA: senderIsA, duplicateWindow: 20_000_000, teardowns: &fastTeardowns, into: &events)
+        _ = general.receive(fin, senderIsA: senderIsA, duplicateWindow: 20_000_000, teardowns: &generalTeardowns, into: &events)
+        var clock: Int64 = 2_000_000
+        var taken = 0, declined = 0
+        for step in 0..<5_000 {
+            clock += Int64(random.next() % 30_000_000)
+            let fromClient = random.next() % 3 == 0
+            let flagChoices: [TCPFlags] = [.ack, [.ack, .psh], [], .psh]
+            // Around the FIN's sequence number (1000) and one past it, so that ACKs of the FIN,
+            // data past it and segments proving an unseen FIN all occur.
+            let segment = Self.segment(
+                fromClient: fromClient, flags: flagChoices[Int(random.next() % 4)],
+                seq: fromClient ? 999 &+ UInt32(random.next() % 3) : 5000 &+ UInt32(random.next() % 100_000),
+                ack: fromClient ? 5000 &+ UInt32(random.next() % 100_000) : 999 &+ UInt32(random.next() % 3),
+                payload: random.next() % 2 == 0 ? 0 : UInt32(random.next() % 1500),
+                window: random.next() % 10 == 0 ? 0 : UInt16(random.next() % 65_535),
+                ipID: UInt16(truncatingIfNeeded: random.next()),
+                interface: random.next() % 4 == 0 ? nil : UInt32(random.next() % 3), at: clock)
+            let sender = FlowKey.senderIsA(segment)
+            let receipt = general.receive(segment, senderIsA: sender, duplicateWindow: 20_000_000,
+                                          teardowns: &generalTeardowns, into: &events)
+            if let result = fast.receiveWhileTearingDown(segment, senderIsA: sender, duplicateWindow: 20_000_000,
+                                                         teardowns: &fastTeardowns) {
+                taken += 1
+                #expect(result == !receipt.isCopy, "step \(step)")
+                guard case .tracked = receipt.outcome else { Issue.record("step \(step): \(receipt.outcome)"); return }
+                #expect(receipt.origBefore == general.orig.state && receipt.respBefore == general.resp.state,
+                        "step \(step): the fast path took a segment that changed a state")
+            } else {
+                declined += 1
+                _ = fast.receive(segment, senderIsA: sender, duplicateWindow: 20_000_000,
+                                 teardowns: &fastTeardowns, into: &events)
+            }
+            #expect(fast.endpoints[0] == general.endpoints[0] && fast.endpoints[1] == general.endpoints[1], "step \(step)")
+            #expect(fast.history == general.history && fast.phase == general.phase, "step \(step)")
+            #expect(fast.lastSeen == general.lastSeen && fast.lastFingerprint == general.lastFingerprint
+                    && fast.lastInterface == general.lastInterface, "step \(step)")
+            #expect(fastTeardowns.steps(fast.teardownNumber) == generalTeardowns.steps(general.teardownNumber), "step \(step)")
+            if fast.phase != .tearingDown { break }   // the close completed: nothing left to compare
+        }
+        #expect(taken > 100 && declined > 10, "\(taken) taken, \(declined) declined: both must be exercised")
+    }
 }
