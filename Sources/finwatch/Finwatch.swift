@@ -152,6 +152,16 @@ struct Finwatch: AsyncParsableCommand {
     static func main() async {
         do {
             var command = try parseAsRoot(ProcessArguments.current())
+            if command is Finwatch || command is Selftest {
+                // Here, before the first await: an await can start the runtime's first worker
+                // thread, and with it the check that aborts (`requireOwnProcEntries`).
+                do {
+                    try requireOwnProcEntries()
+                } catch {
+                    printError(error.message)
+                    Glibc.exit(command is Selftest ? 1 : error.exitStatus.rawValue)
+                }
+            }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -167,6 +177,21 @@ struct Finwatch: AsyncParsableCommand {
             }
             Glibc.exit(status.rawValue)   // exit() flushes stdio: help text is not lost
         }
+    }
+
+    /// libdispatch, under Swift's concurrency and finwatch's own queues, checks its worker
+    /// threads once a second, the first time as the first one starts, by reading
+    /// /proc/<thread>/stat, and aborts the process (SIGILL, no message) when it cannot open one.
+    /// A host whose /proc hides this process's own entries gets one clear line and 69 at start
+    /// instead of a crash now and then. ProcSubset=pid and hidepid keep them; only a /proc
+    /// masked whole removes them.
+    static func requireOwnProcEntries() throws(FinwatchError) {
+        let fd = open("/proc/thread-self/stat", O_RDONLY)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw .runtimeUnavailable("cannot read /proc/thread-self/stat (\(reason)): the Swift runtime's thread pool reads /proc/<thread>/stat and aborts without it; give finwatch a procfs that shows its own process (ProcSubset=pid is enough)")
+        }
+        close(fd)
     }
 
     static func printError(_ message: String) {

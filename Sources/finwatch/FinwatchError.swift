@@ -11,6 +11,8 @@ enum FinwatchError: Error, Equatable, Sendable {
     case output(path: String, reason: String)
     /// The HTTP endpoint (--listen) could not run.
     case listen(address: String, reason: String)
+    /// The host lacks what the Swift runtime itself needs (/proc/self): the message says what.
+    case runtimeUnavailable(String)
     /// Our own bug or an impossible system condition.
     case internalError(String)
 
@@ -19,6 +21,7 @@ enum FinwatchError: Error, Equatable, Sendable {
         case .usage: .usage
         case .output: .cannotCreate
         case .listen: .unavailable
+        case .runtimeUnavailable: .unavailable
         case .internalError: .software
         case .capture(let error):
             switch error {
@@ -37,6 +40,7 @@ enum FinwatchError: Error, Equatable, Sendable {
         case .usage(let message): message
         case .output(let path, let reason): "cannot open --output \"\(path)\": \(reason)"
         case .listen(let address, let reason): "cannot serve --listen \(address): \(reason) (choose another --listen or --no-listen)"
+        case .runtimeUnavailable(let message): message
         case .internalError(let message): "internal error: \(message)"
         case .capture(let error): Self.message(for: error)
         }

@@ -422,9 +422,10 @@ def http_get(ns, url: str, timeout: float = 5.0) -> tuple[float, str]:
 
 @pytest.mark.parametrize("hidden", ["netlink", "netlink-and-proc"])
 def test_alert_goes_out_unnamed_when_netlink_or_proc_are_unavailable(finwatch_bin, netns, tmp_path, hidden):
-    """The unit's sandbox could refuse AF_NETLINK (RestrictAddressFamilies) and hide /proc: the
-    alert must still fire on time (named from /proc/net when only netlink is refused, unnamed
-    when /proc is gone too), and the HTTP endpoint still answer at once."""
+    """The unit's sandbox could refuse AF_NETLINK (RestrictAddressFamilies) and hide /proc's
+    system files (ProcSubset=pid: /proc/net gone, processes still there): the alert must still
+    fire on time (named from /proc/net when only netlink is refused, unnamed when /proc/net is
+    gone too), and the HTTP endpoint still answer at once."""
     ns = netns("noproc")
     shim = build_no_netlink_shim(tmp_path)
     threshold = 2.0
@@ -432,13 +433,14 @@ def test_alert_goes_out_unnamed_when_netlink_or_proc_are_unavailable(finwatch_bi
     command = ["env", f"LD_PRELOAD={shim}", finwatch_bin, "--interface", "lo", "--output", str(events),
                "--listen", "127.0.0.1:19465", "--close-wait-threshold", f"{threshold:g}s"]
     if hidden == "netlink-and-proc":
-        # A mount namespace of finwatch's own, with an empty tmpfs where /proc was.
+        # A mount namespace of finwatch's own, with the procfs ProcSubset=pid gives: processes
+        # only, no /proc/net, /proc/sys or the rest.
         command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                   'mount -t tmpfs fwf-noproc /proc && exec "$@"', "sh", *command]
+                   'mount -t proc -o subset=pid fwf-pidonly /proc && exec "$@"', "sh", *command]
     fw = stuck = None
     try:
         fw = Finwatch(command[0], ns, command[1:], tmp_path)
-        assert fw.wait_for_stderr("capture", 10), fw.stderr()
+        assert fw.wait_for_stderr("capture", 10), (fw.proc.poll(), fw.stderr())
         stuck = ns.popen(["python3", "-c", STUCK_ON_DEMAND, "8091"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert stuck.stdout.readline().strip() == "ready"
         stuck.stdin.write("go\n"); stuck.stdin.flush()
@@ -467,6 +469,24 @@ def test_alert_goes_out_unnamed_when_netlink_or_proc_are_unavailable(finwatch_bi
             stuck.wait(timeout=5)
         if fw:
             fw.kill()
+
+def test_proc_masked_whole_exits_69_with_one_line_not_a_crash(finwatch_bin, netns, tmp_path):
+    """libdispatch (under Swift's concurrency and finwatch's queues) reads /proc/<thread>/stat
+    once a second and aborts the process when it cannot: with /proc masked whole (an empty tmpfs),
+    finwatch used to die of SIGILL a few seconds in, now and then, with nothing on stderr. It must
+    refuse at start instead, with one line and 69, whatever the timing: run it several times."""
+    ns = netns("maskedproc")
+    for attempt in range(5):
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   'mount -t tmpfs fwf-noproc /proc && exec "$@"', "sh",
+                   finwatch_bin, "--interface", "lo", "--output", str(tmp_path / "events.jsonl"),
+                   "--listen", "127.0.0.1:19467"]
+        done = ns.exec(*command, check=False, timeout=30)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 69, (attempt, done.returncode, done.stderr)
+        assert len(lines) == 1 and "/proc/thread-self/stat" in lines[0] and "ProcSubset=pid" in lines[0], lines
+        assert not (tmp_path / "events.jsonl").exists() or (tmp_path / "events.jsonl").read_text() == ""
+
 
 # --- status and /connections while thousands of sockets are stuck and /proc is slow --------------
 
