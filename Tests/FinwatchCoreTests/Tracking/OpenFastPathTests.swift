@@ -19,15 +19,25 @@ struct OpenFastPathTests {
                           window: window, payloadLength: payload, ipIdentification: ipID, interfaceIndex: interface)
     }
 
+    /// The client's ACK both tests start from, and which end of the key sent it.
+    static func firstSegment() -> (TCPSegment, Bool) {
+        let first = segment(fromClient: true, flags: .ack, seq: 1000, ack: 5000, payload: 0, window: 500,
+                            ipID: 1, interface: nil, at: 1_000_000)
+        return (first, FlowKey.senderIsA(first))
+    }
+
+    /// A connection seen mid-stream at `first`: both sides ESTABLISHED, no teardown.
+    static func openConnection(_ first: TCPSegment, senderIsA: Bool) -> Connection {
+        Connection(key: FlowKey(first, senderIsA: senderIsA), origIsA: senderIsA, uidNumber: 1, generation: 0,
+                   phase: .open, handshakeSeen: false, firstSeen: first.timestamp, lastSeen: first.timestamp,
+                   orig: EndpointRecord(state: .established), resp: EndpointRecord(state: .established))
+    }
+
     @Test(arguments: [UInt64(1), 2, 3, 4])
     func sameRecordAsTheGeneralPath(seed: UInt64) {
         var random = GarbageTests.SplitMix64(state: seed)
-        let first = Self.segment(fromClient: true, flags: .ack, seq: 1000, ack: 5000, payload: 0, window: 500,
-                                 ipID: 1, interface: nil, at: 1_000_000)
-        let senderIsA = FlowKey.senderIsA(first)
-        var open = Connection(key: FlowKey(first, senderIsA: senderIsA), origIsA: senderIsA, uidNumber: 1, generation: 0,
-                              phase: .open, handshakeSeen: false, firstSeen: first.timestamp, lastSeen: first.timestamp,
-                              orig: EndpointRecord(state: .established), resp: EndpointRecord(state: .established))
+        let (first, senderIsA) = Self.firstSegment()
+        var open = Self.openConnection(first, senderIsA: senderIsA)
         var general = open
         var teardowns = TeardownStore()
         var events: [Event] = []
@@ -79,12 +89,8 @@ struct OpenFastPathTests {
     @Test(arguments: [UInt64(1), 2, 3, 4])
     func tearingDown_sameRecordAsTheGeneralPath(seed: UInt64) {
         var random = GarbageTests.SplitMix64(state: seed)
-        let first = Self.segment(fromClient: true, flags: .ack, seq: 1000, ack: 5000, payload: 0, window: 500,
-                                 ipID: 1, interface: nil, at: 1_000_000)
-        let senderIsA = FlowKey.senderIsA(first)
-        var fast = Connection(key: FlowKey(first, senderIsA: senderIsA), origIsA: senderIsA, uidNumber: 1, generation: 0,
-                              phase: .open, handshakeSeen: false, firstSeen: first.timestamp, lastSeen: first.timestamp,
-                              orig: EndpointRecord(state: .established), resp: EndpointRecord(state: .established))
+        let (first, senderIsA) = Self.firstSegment()
+        var fast = Self.openConnection(first, senderIsA: senderIsA)
         var general = fast
         var fastTeardowns = TeardownStore()
         var generalTeardowns = TeardownStore()
