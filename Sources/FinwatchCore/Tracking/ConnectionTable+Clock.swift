@@ -131,14 +131,14 @@ extension ConnectionTable {
     /// was made for (a connection that became a residue left its slot: a residue's end is the
     /// residue timer's).
     @inline(__always)
-    static func isCurrentIdle(_ entry: TimerQueue.Entry, in slots: [Connection]) -> Bool {
+    static func isCurrentIdle(_ entry: TimerQueue.Entry, in slots: borrowing Arena<Connection>) -> Bool {
         let s = Int(entry.slot)
         return slots[s].isLive && entry.matches(slots[s].generation)
     }
 
     /// Whether an alert entry still stands: its side is still in the alert's state, not yet firing.
     @inline(__always)
-    static func isCurrent(_ entry: TimerQueue.Entry, _ alert: AlertKind, in slots: [Connection]) -> Bool {
+    static func isCurrent(_ entry: TimerQueue.Entry, _ alert: AlertKind, in slots: borrowing Arena<Connection>) -> Bool {
         let s = Int(entry.slot)
         let side = entry.side.index
         return slots[s].isLive && entry.matches(slots[s].generation)
@@ -151,8 +151,7 @@ extension ConnectionTable {
     /// connections a second. Each connection with a record has one entry, so a sweep leaves at
     /// most `recordCount`, and the next waits for as many pushes again: amortised O(1) per push.
     mutating func compactIdleTimers() {
-        let slots = self.slots   // read by the closure while the queues change: a reference, not a copy
-        for kind in [TimerKind.opening, .open, .tearingDown] { timers.compact(kind) { Self.isCurrentIdle($0, in: slots) } }
+        Self.compactIdle(&timers, slots)
     }
 
     mutating func schedule(idleTimerFor slot: Int, at time: Timestamp) {
@@ -170,7 +169,17 @@ extension ConnectionTable {
 
     /// Drops the entries of `alert`'s queue whose side has left the state (or already fires).
     mutating func compactAlertTimers(_ alert: AlertKind) {
-        let slots = self.slots
-        timers.compact(TimerKind(alert)) { Self.isCurrent($0, alert, in: slots) }
+        Self.compact(alert, &timers, slots)
+    }
+
+    // A sweep asks the records which entries still stand while it changes the queues: these
+    // take the two fields apart, as a closure reading the records through the table could not.
+
+    private static func compactIdle(_ timers: inout Timers, _ slots: borrowing Arena<Connection>) {
+        for kind in [TimerKind.opening, .open, .tearingDown] { timers.compact(kind) { isCurrentIdle($0, in: slots) } }
+    }
+
+    private static func compact(_ alert: AlertKind, _ timers: inout Timers, _ slots: borrowing Arena<Connection>) {
+        timers.compact(TimerKind(alert)) { isCurrent($0, alert, in: slots) }
     }
 }

@@ -59,9 +59,9 @@ extension ConnectionTable {
     /// taken out of the index one by one.
     mutating func removeAll() {
         tunnels = TunnelRegistry()
-        slots.removeAll(keepingCapacity: true)
+        slots.removeAll()
         freeSlots.removeAll()
-        residues.removeAll(keepingCapacity: true)
+        residues.removeAll()
         freeResidues.removeAll()
         teardowns = TeardownStore()
         index.removeAll()

@@ -16,12 +16,12 @@ package struct ConnectionTable: ~Copyable {
     /// New connections not tracked because the table was full of connections it must not evict.
     package internal(set) var rejected: UInt64 = 0
 
-    var slots: [Connection] = []
+    var slots: Arena<Connection>
     /// TIME_WAIT and the short hold after an RST: what is left of connections already written.
-    var residues: [Residue] = []
+    var residues: Arena<Residue>
     var freeResidues: [UInt32] = []
     /// The teardowns of the connections closing now, apart from their records.
-    var teardowns = TeardownStore()
+    var teardowns: TeardownStore
     var freeSlots: [UInt32] = []
     /// Where each 4-tuple's record or residue is.
     var index: FlowIndex
@@ -55,9 +55,9 @@ package struct ConnectionTable: ~Copyable {
         // to grow under load. Past a million slots it grows instead: reserving 2^31 records
         // (326 GB of address space) is refused by the kernel, and the process aborts.
         let reserved = min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit)
-        slots.reserveCapacity(reserved)
-        residues.reserveCapacity(reserved)
-        teardowns.reserve(reserved)
+        slots = Arena(reserving: reserved)
+        residues = Arena(reserving: reserved)
+        teardowns = TeardownStore(reserving: reserved)
         index = FlowIndex(maxConnections: configuration.maxConnections)
         ports = PortTally(configuration: configuration)
     }

@@ -63,7 +63,7 @@ struct Teardown {
 /// so the store holds as many teardowns as connections are closing at once, not one per
 /// connection ever seen.
 struct TeardownStore: ~Copyable {
-    private var teardowns: [Teardown] = []
+    private var teardowns: Arena<Teardown>
     /// What a long or retransmitted close keeps beyond its `Teardown`, by `Teardown.spill`.
     private var spills: [Spill] = []
     private var freeNumbers: [UInt32] = []
@@ -77,13 +77,11 @@ struct TeardownStore: ~Copyable {
         var intervals: [[Int64]] = [[], []]
     }
 
-    init() {}
-
     /// Address space for `count` teardowns up front (pages are touched only as they are used):
-    /// grown by doubling instead, the old and the new array would both be resident while one
+    /// grown by doubling instead, the old and the new block would both be resident while one
     /// is copied into the other, when the table is fullest.
-    mutating func reserve(_ count: Int) {
-        teardowns.reserveCapacity(count)
+    init(reserving count: Int = 16) {
+        teardowns = Arena(reserving: count)
     }
 
     /// A new teardown starting at `start`, both sides in their state since `since`; its number.

@@ -1,0 +1,62 @@
+/// A growable array of plain values with one owner: the table's records, residues and
+/// teardowns. `Array` checks before every write whether its buffer is shared, a call into the
+/// runtime each time, once per store a packet touches; a noncopyable owner can never share its
+/// buffer, so this one asks nothing. Reads and writes still stop on an index out of range.
+@safe
+struct Arena<Element: BitwiseCopyable>: ~Copyable {
+    private var base: UnsafeMutablePointer<Element>
+    private(set) var capacity: Int
+    private(set) var count = 0
+
+    /// Room for `capacity` values, reserved and not touched: the kernel maps pages as values
+    /// are written, so a large reservation costs address space, not memory.
+    init(reserving capacity: Int = 16) {
+        self.capacity = max(capacity, 16)
+        // unsafe: a fresh block, owned by this arena alone and freed by its deinit.
+        unsafe base = .allocate(capacity: self.capacity)
+    }
+
+    // unsafe: `base` came from `allocate` and no view of it outlives the arena.
+    deinit { unsafe base.deallocate() }
+
+    var indices: Range<Int> { 0..<count }
+    var isEmpty: Bool { count == 0 }
+
+    subscript(index: Int) -> Element {
+        @inline(__always)
+        unsafeAddress {
+            precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "Arena index out of range")
+            // unsafe: in range (checked above), and the first `count` values are initialized.
+            return unsafe UnsafePointer(base + index)
+        }
+        @inline(__always)
+        unsafeMutableAddress {
+            precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "Arena index out of range")
+            // unsafe: in range (checked above), and the first `count` values are initialized.
+            return unsafe base + index
+        }
+    }
+
+    @inline(__always)
+    mutating func append(_ element: Element) {
+        if count == capacity { grow() }
+        // unsafe: `count < capacity` now; the value is plain data, nothing to release later.
+        unsafe (base + count).initialize(to: element)
+        count += 1
+    }
+
+    /// Forgets every value and keeps the room.
+    mutating func removeAll() { count = 0 }
+
+    /// Past the reservation the room doubles: the old and the new block are both resident
+    /// while one is copied into the other, which is why the table reserves up front.
+    @inline(never)
+    private mutating func grow() {
+        // unsafe: the new block has room for twice `count`; the old one is freed once moved.
+        let larger = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
+        unsafe larger.moveInitialize(from: base, count: count)
+        unsafe base.deallocate()
+        unsafe base = larger
+        capacity *= 2
+    }
+}
