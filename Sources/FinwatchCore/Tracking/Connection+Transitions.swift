@@ -6,6 +6,23 @@ enum SegmentOutcome {
     case closed(CloseKind)
 }
 
+/// What a segment leaves for the teardown store, which the connection's transitions never
+/// see: they are lent the connection's `Teardown`, plain data with room for the close
+/// sequence's first steps, and the store keeps the rare rest.
+struct TeardownOverflow {
+    /// The segment's step in the close sequence, when the teardown's inline steps are taken.
+    var step: SequenceStep?
+    /// A FIN sent again: its interval joins the side's list, and the anomaly lists them all.
+    var finRetransmit: FINRetransmit?
+}
+
+/// A FIN seen again at its sequence number, by `side`, `interval` after the copy before (none
+/// when the FIN before was proved, not seen).
+struct FINRetransmit {
+    var side: Side
+    var interval: Int64?
+}
+
 /// What `receive` did, in one small value, so the table touches the record once per packet.
 struct Receipt {
     var outcome: SegmentOutcome
@@ -13,14 +30,24 @@ struct Receipt {
     var origBefore: EndpointState
     var respBefore: EndpointState
     var phaseBefore: RecordPhase
+    var overflow = TeardownOverflow()
+}
+
+/// What `receiveWhileTearingDown` did with a segment it took.
+enum QuietReceipt {
+    /// A copy seen on another interface.
+    case copy
+    /// Taken; its close-sequence step, when the teardown's inline steps are taken.
+    case taken(stepPastInline: SequenceStep?)
 }
 
 extension Connection {
     /// One captured segment, all of it in one mutating access: copy detection, which side sent
     /// it, then the transitions. Copying a record out of the table and back costs more than the
-    /// transitions themselves.
+    /// transitions themselves. `teardown` is this connection's, or a fresh value the first FIN
+    /// or RST fills (read only once `phase` is `.tearingDown`).
     mutating func receive(_ segment: TCPSegment, senderIsA: Bool, duplicateWindow: Int64,
-                          teardowns: inout TeardownStore, into events: inout [Event]) -> Receipt {
+                          teardown: inout Teardown, into events: inout [Event]) -> Receipt {
         var receipt = Receipt(outcome: .tracked, isCopy: false, origBefore: orig.state, respBefore: resp.state,
                               phaseBefore: phase)
         if isCopyOnAnotherInterface(segment, window: duplicateWindow) {
@@ -28,7 +55,8 @@ extension Connection {
             return receipt
         }
         let side: Side = senderIsA == origIsA ? .orig : .resp
-        receipt.outcome = observe(segment, from: side, at: segment.timestamp, teardowns: &teardowns, into: &events)
+        receipt.outcome = observe(segment, from: side, at: segment.timestamp, teardown: &teardown,
+                                  overflow: &receipt.overflow, into: &events)
         return receipt
     }
 
@@ -46,18 +74,17 @@ extension Connection {
     /// `receive` for a segment without SYN, FIN or RST once a teardown has begun, when it changes
     /// no state either (`isQuietWhileTearingDown`): a half-close's data and the ACKs to it. The
     /// open fast path's bookkeeping, and the segment's step in the close sequence. nil: not such
-    /// a segment, `receive`'s to take; false: a copy seen on another interface.
+    /// a segment, `receive`'s to take.
     mutating func receiveWhileTearingDown(_ segment: TCPSegment, senderIsA: Bool, duplicateWindow: Int64,
-                                          teardowns: inout TeardownStore) -> Bool? {
+                                          teardown: inout Teardown) -> QuietReceipt? {
         let side: Side = senderIsA == origIsA ? .orig : .resp
         guard Self.isQuietWhileTearingDown(segment, sender: endpoints[side.index], peer: endpoints[side.peer.index]) else {
             return nil
         }
-        if isCopyOnAnotherInterface(segment, window: duplicateWindow) { return false }
-        let offset = segment.timestamp.nanoseconds(since: teardowns[teardownNumber].start)
-        teardowns.append(SequenceStep(from: side, flags: segment.flags, offset: offset), to: teardownNumber)
+        if isCopyOnAnotherInterface(segment, window: duplicateWindow) { return .copy }
+        let step = teardown.step(from: side, flags: segment.flags, at: segment.timestamp)
         noteQuietSegment(segment, from: side)
-        return true
+        return .taken(stepPastInline: step)
     }
 
     /// A segment that changes no state, teardown or not: no ACK of a FIN for the first time, no
@@ -155,18 +182,15 @@ extension Connection {
     /// Applies one segment sent by `side`: each of its controls through `TeardownMachine`, whose
     /// decisions are written here. Events that belong to this connection alone (anomalies) are
     /// appended to `events`; the table handles what needs the clock or the table.
-    mutating func observe(_ segment: TCPSegment, from side: Side, at time: Timestamp,
-                          teardowns: inout TeardownStore, into events: inout [Event]) -> SegmentOutcome {
+    mutating func observe(_ segment: TCPSegment, from side: Side, at time: Timestamp, teardown: inout Teardown,
+                          overflow: inout TeardownOverflow, into events: inout [Event]) -> SegmentOutcome {
         let flags = segment.flags
         let peer = side.peer
         if time > lastSeen { lastSeen = time }
         endpoints[side.index].packets &+= 1
         recordHistory(segment, from: side)
 
-        if teardownNumber != 0 && phase == .tearingDown {
-            let start = teardowns[teardownNumber].start
-            teardowns.append(SequenceStep(from: side, flags: flags, offset: time.nanoseconds(since: start)), to: teardownNumber)
-        }
+        if phase == .tearingDown { overflow.step = teardown.step(from: side, flags: flags, at: time) }
 
         // MARK: SYN — a new connection on the 4-tuple (`.reusesTuple`) is the table's to act on,
         // before this record is touched (`startsNewConnection`).
@@ -176,16 +200,16 @@ extension Connection {
             endpoints[side.index].nextSequence = segment.sequence + 1
             endpoints[side.index].hasSequence = true
             if flags.contains(.ack) { sawSYNACK = true } else { endpoints[side.index].sentSYN = true }
-            apply(transition, from: side, at: time, teardowns: &teardowns)
+            apply(transition, from: side, at: time, teardown: &teardown)
         }
 
         // MARK: RST
-        if flags.contains(.rst) { return observeReset(segment, from: side, at: time, teardowns: &teardowns, into: &events) }
+        if flags.contains(.rst) { return observeReset(segment, from: side, at: time, teardown: &teardown, into: &events) }
 
         // MARK: A FIN the capture missed, sent before this segment
         if phase == .tearingDown && Self.provesUnseenFIN(segment, sender: endpoints[side.index]) {
             observeFIN(at: segment.sequence + UInt32.max, acknowledgment: nil, seen: false, flags: flags,
-                       from: side, at: time, teardowns: &teardowns, into: &events)
+                       from: side, at: time, teardown: &teardown)
         }
 
         // MARK: ACK — before the FIN, so a FIN+ACK first acknowledges the peer's FIN.
@@ -196,15 +220,15 @@ extension Connection {
             // The machine's ACK rows change a record's state only while it opens (the handshake's
             // third segment); for every other state the answer is `.none`, not asked per segment.
             if !flags.contains(.syn) && phase == .opening {
-                apply(ask(.ack, from: side), from: side, at: time, teardowns: &teardowns)
+                apply(ask(.ack, from: side), from: side, at: time, teardown: &teardown)
             }
             if endpoints[peer.index].sentFIN && !endpoints[peer.index].finAcknowledged
                 && !(ack < endpoints[peer.index].finSequence + 1) {
                 endpoints[peer.index].finAcknowledged = true
-                if teardownNumber != 0 { teardowns[teardownNumber].finAckedTime[peer.index] = time }
-                let crossed = teardownNumber != 0 && teardowns[teardownNumber].crossed
+                if phase == .tearingDown { teardown.finAckedTime[peer.index] = time }
+                let crossed = phase == .tearingDown && teardown.crossed
                 let transition = ask(.ackOfPeerFIN, from: side, with: crossed ? .finsCrossed : [])
-                apply(transition, from: side, at: time, teardowns: &teardowns)
+                apply(transition, from: side, at: time, teardown: &teardown)
                 if let close = transition.close { outcome = .closed(close) }
             }
         }
@@ -226,9 +250,9 @@ extension Connection {
 
         // MARK: FIN
         if flags.contains(.fin) {
-            observeFIN(at: segment.sequence + segment.payloadLength,
-                       acknowledgment: flags.contains(.ack) ? segment.acknowledgment : nil, seen: true, flags: flags,
-                       from: side, at: time, teardowns: &teardowns, into: &events)
+            overflow.finRetransmit = observeFIN(at: segment.sequence + segment.payloadLength,
+                                                acknowledgment: flags.contains(.ack) ? segment.acknowledgment : nil,
+                                                seen: true, flags: flags, from: side, at: time, teardown: &teardown)
         }
         return outcome
     }
@@ -268,30 +292,28 @@ extension Connection {
     /// stamp (with the time it was entered, once a teardown holds times).
     @inline(__always)
     private mutating func apply(_ transition: Transition, from side: Side, at time: Timestamp,
-                                teardowns: inout TeardownStore) {
+                                teardown: inout Teardown) {
         if transition.sender == nil && transition.peer == nil && transition.effects.isEmpty { return }   // most answers
-        if transition.effects.contains(.beginsTeardown) { beginTeardown(at: time, teardowns: &teardowns) }
+        if transition.effects.contains(.beginsTeardown) { beginTeardown(at: time, teardown: &teardown) }
         if transition.effects.contains(.establishes) { phase = .open }
-        if transition.effects.contains(.crossesFINs) { teardowns[teardownNumber].crossed = true }
-        if let state = transition.sender { stamp(state, for: side, at: time, teardowns: &teardowns) }
-        if let state = transition.peer { stamp(state, for: side.peer, at: time, teardowns: &teardowns) }
+        if transition.effects.contains(.crossesFINs) { teardown.crossed = true }
+        if let state = transition.sender { stamp(state, for: side, at: time, teardown: &teardown) }
+        if let state = transition.peer { stamp(state, for: side.peer, at: time, teardown: &teardown) }
     }
 
     /// Writes `side`'s state, and when it was entered once the teardown keeps such times.
     @inline(__always)
     private mutating func stamp(_ state: EndpointState, for side: Side, at time: Timestamp,
-                                teardowns: inout TeardownStore) {
+                                teardown: inout Teardown) {
         endpoints[side.index].state = state
-        if teardownNumber != 0 { teardowns[teardownNumber].stateSince[side.index] = time }
+        if phase == .tearingDown { teardown.stateSince[side.index] = time }
     }
 
-    /// The number of this connection's teardown, created by the first FIN or RST.
-    @discardableResult
-    mutating func beginTeardown(at time: Timestamp, teardowns: inout TeardownStore) -> UInt32 {
-        if teardownNumber != 0 { return teardownNumber }
-        teardownNumber = teardowns.make(start: time, since: firstSeen)
+    /// The first FIN or RST: the teardown begins, both sides in their state since the first segment.
+    private mutating func beginTeardown(at time: Timestamp, teardown: inout Teardown) {
+        if phase == .tearingDown { return }
+        teardown = Teardown(start: time, since: firstSeen)
         phase = .tearingDown
-        return teardownNumber
     }
 
     // MARK: - FIN
@@ -306,18 +328,18 @@ extension Connection {
     }
 
     /// A FIN from `side` occupying `finSequence`: seen on the wire, or proved by a later segment
-    /// (`seen` false: then what it acknowledged is unknown, and it has no copy time).
+    /// (`seen` false: then what it acknowledged is unknown, and it has no copy time). Returns
+    /// the FIN seen again, for the table to keep its interval and write the anomaly.
+    @discardableResult
     private mutating func observeFIN(at finSequence: SequenceNumber, acknowledgment: SequenceNumber?, seen: Bool,
                                      flags: TCPFlags, from side: Side, at time: Timestamp,
-                                     teardowns: inout TeardownStore, into events: inout [Event]) {
+                                     teardown: inout Teardown) -> FINRetransmit? {
         let peer = side.peer
         if endpoints[side.index].sentFIN {
             // A FIN at another sequence number is data after FIN, flagged with the data.
-            guard finSequence == endpoints[side.index].finSequence else { return }
-            if ask(.finAgain, from: side).effects.contains(.finRetransmitted) {
-                noteFINRetransmit(from: side, at: time, teardowns: &teardowns, into: &events)
-            }
-            return
+            guard finSequence == endpoints[side.index].finSequence,
+                  ask(.finAgain, from: side).effects.contains(.finRetransmitted) else { return nil }
+            return noteFINRetransmit(from: side, at: time, teardown: &teardown)
         }
         // Did the sender acknowledge the peer's FIN before sending its own? If not, the FINs crossed.
         let acknowledgesPeerFIN = acknowledgment.map {
@@ -325,43 +347,34 @@ extension Connection {
         } ?? false
         let crosses = endpoints[peer.index].sentFIN && !acknowledgesPeerFIN && !endpoints[peer.index].finAcknowledged
         apply(ask(.fin, from: side, with: crosses ? .crossesPeerFIN : []),
-              from: side, at: time, teardowns: &teardowns)
-        let number = teardownNumber
-        if !teardowns.hasSteps(number) {
-            teardowns.append(SequenceStep(from: side, flags: flags, offset: 0), to: number)
-        }
-        if teardowns[number].firstFINSide == nil { teardowns[number].firstFINSide = side }
+              from: side, at: time, teardown: &teardown)
+        if teardown.steps.count == 0 { teardown.beginSteps(from: side, flags: flags) }
+        if teardown.firstFINSide == nil { teardown.firstFINSide = side }
         endpoints[side.index].sentFIN = true
         endpoints[side.index].finSequence = finSequence
-        teardowns[number].finTime[side.index] = time
-        if seen { teardowns[number].lastFINCopy[side.index] = time }
+        teardown.finTime[side.index] = time
+        if seen { teardown.lastFINCopy[side.index] = time }
+        return nil
     }
 
-    private mutating func noteFINRetransmit(from side: Side, at time: Timestamp, teardowns: inout TeardownStore,
-                                            into events: inout [Event]) {
+    /// A FIN sent again: counted, and reported for the table, which keeps the intervals between
+    /// copies with the teardown's rest and writes the `fin_retransmit` anomaly listing them.
+    private mutating func noteFINRetransmit(from side: Side, at time: Timestamp,
+                                            teardown: inout Teardown) -> FINRetransmit {
         endpoints[side.index].finRetransmits &+= 1
         // The first FIN began the teardown, and it lasts until the record: after that a FIN sent
         // again is the residue's business.
-        let number = teardownNumber
-        var interval: Int64?
-        if let last = teardowns[number].lastFINCopy[side.index] {
-            let gap = time.nanoseconds(since: last)
-            interval = gap
-            teardowns.appendInterval(gap, to: number, side)
-        }
-        teardowns[number].lastFINCopy[side.index] = time
+        let interval = teardown.lastFINCopy[side.index].map { time.nanoseconds(since: $0) }
+        teardown.lastFINCopy[side.index] = time
         history.record(.retransmit, from: side)
         anomalies.insert(.finRetransmit)
-        events.append(.anomaly(AnomalyEvent(
-            time: time, identity: identity, anomaly: .finRetransmit, side: side,
-            count: Int(endpoints[side.index].finRetransmits), interval: interval,
-            intervals: teardowns.intervals(number, side), state: endpoints[side.index].state)))
+        return FINRetransmit(side: side, interval: interval)
     }
 
     // MARK: - RST
 
     private mutating func observeReset(_ segment: TCPSegment, from side: Side, at time: Timestamp,
-                                       teardowns: inout TeardownStore, into events: inout [Event]) -> SegmentOutcome {
+                                       teardown: inout Teardown, into events: inout [Event]) -> SegmentOutcome {
         let peer = side.peer
         // RFC 5961 §3: believe an RST only inside the receiver's window. Without an ACK from the
         // receiver yet (a SYN just sent) there is no window to check against.
@@ -389,13 +402,10 @@ extension Connection {
                 time: time, identity: identity, anomaly: .resetDuringTeardown, side: side,
                 state: resetState)))
         }
-        apply(transition, from: side, at: time, teardowns: &teardowns)
-        let number = teardownNumber
-        if !teardowns.hasSteps(number) {
-            teardowns.append(SequenceStep(from: side, flags: segment.flags, offset: 0), to: number)
-        }
-        teardowns[number].resetBy = side
-        teardowns[number].resetState = resetState
+        apply(transition, from: side, at: time, teardown: &teardown)
+        if teardown.steps.count == 0 { teardown.beginSteps(from: side, flags: segment.flags) }
+        teardown.resetBy = side
+        teardown.resetState = resetState
         return .closed(kind)
     }
 

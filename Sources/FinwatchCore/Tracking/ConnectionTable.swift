@@ -112,14 +112,22 @@ package struct ConnectionTable: ~Copyable {
             }
             return
         }
-        let window = configuration.duplicateWindow
         if slots[s].phase == .tearingDown
-            && segment.flags.rawValue & (TCPFlags.syn.rawValue | TCPFlags.fin.rawValue | TCPFlags.rst.rawValue) == 0,
-            let taken = slots[s].receiveWhileTearingDown(segment, senderIsA: senderIsA, duplicateWindow: window,
-                                                         teardowns: &teardowns) {
+            && segment.flags.rawValue & (TCPFlags.syn.rawValue | TCPFlags.fin.rawValue | TCPFlags.rst.rawValue) == 0 {
             // A half-close's data and the ACKs to it: no state changes, a step in the close sequence.
-            if !taken { duplicates &+= 1 }
-            return
+            let number = slots[s].teardownNumber
+            switch slots[s].receiveWhileTearingDown(segment, senderIsA: senderIsA,
+                                                    duplicateWindow: configuration.duplicateWindow,
+                                                    teardown: &teardowns[number]) {
+            case .copy:
+                duplicates &+= 1
+                return
+            case .taken(let step):
+                if let step { teardowns.append(step, to: number) }
+                return
+            case nil:
+                break
+            }
         }
         if segment.flags.contains(.syn) && !segment.flags.contains(.ack)
             && slots[s].startsNewConnection(segment, from: slots[s].side(senderIsA: senderIsA)) {
@@ -129,8 +137,7 @@ package struct ConnectionTable: ~Copyable {
             startConnection(segment, key: key, senderIsA: senderIsA, hash: hash, into: &events)
             return
         }
-        let receipt = slots[s].receive(segment, senderIsA: senderIsA, duplicateWindow: window,
-                                       teardowns: &teardowns, into: &events)
+        let receipt = receive(slot: s, segment, senderIsA: senderIsA, into: &events)
         if receipt.isCopy {
             duplicates &+= 1
             return
@@ -139,6 +146,15 @@ package struct ConnectionTable: ~Copyable {
         if case .closed(let kind) = receipt.outcome {
             writeRecord(slot: s, kind, at: segment.timestamp, endedBy: nil, into: &events)
             enterResidue(slot: s, hash: hash, at: segment.timestamp)
+        }
+    }
+
+    /// `segment` through the connection's transitions, lent its teardown by the store.
+    @inline(__always)
+    mutating func receive(slot s: Int, _ segment: TCPSegment, senderIsA: Bool, into events: inout [Event]) -> Receipt {
+        let window = configuration.duplicateWindow
+        return teardowns.lend(to: &slots[s], at: segment.timestamp, into: &events) { connection, teardown, events in
+            connection.receive(segment, senderIsA: senderIsA, duplicateWindow: window, teardown: &teardown, into: &events)
         }
     }
 
@@ -248,9 +264,7 @@ package struct ConnectionTable: ~Copyable {
         schedule(idleTimerFor: slot, at: segment.timestamp)
 
         // The first segment goes through the same transitions as every other.
-        let receipt = slots[slot].receive(segment, senderIsA: senderIsA,
-                                         duplicateWindow: configuration.duplicateWindow,
-                                         teardowns: &teardowns, into: &events)
+        let receipt = receive(slot: slot, segment, senderIsA: senderIsA, into: &events)
         afterTransition(slot: slot, receipt, at: segment.timestamp, into: &events)
         if case .closed(let kind) = receipt.outcome {
             writeRecord(slot: slot, kind, at: segment.timestamp, endedBy: nil, into: &events)

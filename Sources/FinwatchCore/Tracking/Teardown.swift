@@ -47,6 +47,19 @@ struct Teardown {
     var stepsTruncated: Bool { get { facts[16] } set { facts[16] = newValue } }
     var crossed: Bool { get { facts[32] } set { facts[32] = newValue } }
 
+    /// The first step of the close sequence: the first FIN or RST, at offset 0.
+    mutating func beginSteps(from side: Side, flags: TCPFlags) {
+        _ = steps.append(SequenceStep(from: side, flags: flags, offset: 0))
+    }
+
+    /// A later segment's step, kept inline while there is room; returned when there is not,
+    /// for the store to keep (`TeardownStore.append`).
+    @inline(__always)
+    mutating func step(from side: Side, flags: TCPFlags, at time: Timestamp) -> SequenceStep? {
+        let step = SequenceStep(from: side, flags: flags, offset: time.nanoseconds(since: start))
+        return steps.append(step) ? nil : step
+    }
+
     /// The side whose FIN was copied last, and when: the one a residue still waits on.
     var latestFINCopy: (side: Side, time: Timestamp)? {
         switch (lastFINCopy[0], lastFINCopy[1]) {
@@ -55,107 +68,6 @@ struct Teardown {
         case let (nil, resp?): (.resp, resp)
         case (nil, nil): nil
         }
-    }
-}
-
-/// The teardowns of the connections closing now, numbered from 1 (0 in a record means none).
-/// A number is freed when its connection's record is written and handed to the next teardown,
-/// so the store holds as many teardowns as connections are closing at once, not one per
-/// connection ever seen.
-struct TeardownStore: ~Copyable {
-    private var teardowns: Arena<Teardown>
-    /// What a long or retransmitted close keeps beyond its `Teardown`, by `Teardown.spill`.
-    private var spills: [Spill] = []
-    private var freeNumbers: [UInt32] = []
-    private var freeSpills: [UInt32] = []
-
-    private struct Spill {
-        /// The close sequence's steps past `CloseSequence.inlineCapacity`.
-        var steps: [SequenceStep] = []
-        /// Intervals between successive FIN copies (the back-off evidence), ns, at most
-        /// `Teardown.maxIntervals` per side, by `Side.index`.
-        var intervals: [[Int64]] = [[], []]
-    }
-
-    /// Address space for `count` teardowns up front (pages are touched only as they are used):
-    /// grown by doubling instead, the old and the new block would both be resident while one
-    /// is copied into the other, when the table is fullest.
-    init(reserving count: Int = 16) {
-        teardowns = Arena(reserving: count)
-    }
-
-    /// A new teardown starting at `start`, both sides in their state since `since`; its number.
-    mutating func make(start: Timestamp, since: Timestamp) -> UInt32 {
-        let teardown = Teardown(start: start, since: since)
-        if let number = freeNumbers.popLast() {
-            teardowns[Int(number) - 1] = teardown
-            return number
-        }
-        teardowns.append(teardown)
-        return UInt32(teardowns.count)
-    }
-
-    /// Frees `number` for the next teardown.
-    mutating func release(_ number: UInt32) {
-        guard number != 0 else { return }
-        let spill = teardowns[Int(number) - 1].spill
-        if spill != 0 {
-            spills[Int(spill) - 1] = Spill()
-            freeSpills.append(spill)
-        }
-        freeNumbers.append(number)
-    }
-
-    /// The index of teardown `number`'s spill, made on first use.
-    private mutating func spillIndex(_ number: UInt32) -> Int {
-        let index = Int(number) - 1
-        if teardowns[index].spill == 0 {
-            if let free = freeSpills.popLast() {
-                teardowns[index].spill = free
-            } else {
-                spills.append(Spill())
-                teardowns[index].spill = UInt32(spills.count)
-            }
-        }
-        return Int(teardowns[index].spill) - 1
-    }
-
-    subscript(number: UInt32) -> Teardown {
-        get { teardowns[Int(number) - 1] }
-        _modify { yield &teardowns[Int(number) - 1] }
-    }
-
-    /// The close sequence of teardown `number`.
-    func steps(_ number: UInt32) -> CloseSequence {
-        let teardown = teardowns[Int(number) - 1]
-        return CloseSequence(head: teardown.steps, tail: teardown.spill == 0 ? [] : spills[Int(teardown.spill) - 1].steps)
-    }
-
-    /// Whether the close sequence of teardown `number` has begun.
-    func hasSteps(_ number: UInt32) -> Bool { teardowns[Int(number) - 1].steps.count != 0 }
-
-    /// One more step of the close sequence, or the mark that it was cut at `Teardown.maxSteps`.
-    mutating func append(_ step: SequenceStep, to number: UInt32) {
-        let index = Int(number) - 1
-        if teardowns[index].steps.append(step) { return }
-        if teardowns[index].steps.count < Teardown.maxSteps {
-            spills[spillIndex(number)].steps.append(step)
-            teardowns[index].steps.count &+= 1
-        } else {
-            teardowns[index].stepsTruncated = true
-        }
-    }
-
-    /// The intervals between `side`'s FIN copies.
-    func intervals(_ number: UInt32, _ side: Side) -> [Int64] {
-        let spill = teardowns[Int(number) - 1].spill
-        return spill == 0 ? [] : spills[Int(spill) - 1].intervals[side.index]
-    }
-
-    /// One more interval between `side`'s FIN copies, while there is room.
-    mutating func appendInterval(_ gap: Int64, to number: UInt32, _ side: Side) {
-        let spill = spillIndex(number)
-        if spills[spill].intervals[side.index].count < Teardown.maxIntervals { spills[spill].intervals[side.index].append(gap) }
     }
 }
 

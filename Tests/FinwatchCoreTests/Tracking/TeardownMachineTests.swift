@@ -18,7 +18,19 @@ struct Chain: ~Copyable {
         connection = Connection(key: FlowKey(syn, senderIsA: senderIsA), origIsA: senderIsA, uidNumber: 1, generation: 0,
                                 phase: .opening, handshakeSeen: true, firstSeen: syn.timestamp, lastSeen: syn.timestamp,
                                 orig: EndpointRecord(state: .synSent), resp: EndpointRecord(state: .closed))
-        outcome = connection.observe(syn, from: .orig, at: syn.timestamp, teardowns: &teardowns, into: &events)
+        outcome = observe(syn, from: .orig)
+    }
+
+    /// One segment from `side` through the connection's transitions, its teardown lent by the
+    /// store as the table lends it.
+    private mutating func observe(_ segment: TCPSegment, from side: Side) -> SegmentOutcome {
+        teardowns.lend(to: &connection, at: segment.timestamp, into: &events) { connection, teardown, events in
+            var receipt = Receipt(outcome: .tracked, isCopy: false, origBefore: connection.orig.state,
+                                  respBefore: connection.resp.state, phaseBefore: connection.phase)
+            receipt.outcome = connection.observe(segment, from: side, at: segment.timestamp, teardown: &teardown,
+                                                 overflow: &receipt.overflow, into: &events)
+            return receipt
+        }.outcome
     }
 
     static func segment(_ side: Side, _ flags: TCPFlags, seq: UInt32, ack: UInt32, payload: UInt32,
@@ -32,7 +44,7 @@ struct Chain: ~Copyable {
 
     mutating func send(_ side: Side, _ flags: TCPFlags, seq: UInt32, ack: UInt32 = 0, payload: UInt32 = 0, at ms: Double) {
         let segment = Chain.segment(side, flags, seq: seq, ack: ack, payload: payload, at: ms)
-        outcome = connection.observe(segment, from: side, at: segment.timestamp, teardowns: &teardowns, into: &events)
+        outcome = observe(segment, from: side)
     }
 
     /// Whether a SYN from `side` would start a new connection on this 4-tuple.
