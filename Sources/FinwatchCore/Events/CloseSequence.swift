@@ -15,12 +15,14 @@ package struct SequenceStep: Sendable, Equatable {
     private static let offsetLimit = Int64(1) << (offsetBits - 1) - 1
 
     /// The step in one word: the side in bit 63, the flags in bits 55–62, the offset (signed) below.
+    @inline(__always)
     var packed: UInt64 {
         let offset = UInt64(bitPattern: min(max(offset, -Self.offsetLimit), Self.offsetLimit))
         return (from == .resp ? 1 << 63 : 0) | UInt64(flags.rawValue) << Self.offsetBits
             | offset & (1 << Self.offsetBits - 1)
     }
 
+    @inline(__always)
     init(packed: UInt64) {
         from = packed >> 63 == 0 ? .orig : .resp
         flags = TCPFlags(rawValue: UInt8(truncatingIfNeeded: packed >> Self.offsetBits))

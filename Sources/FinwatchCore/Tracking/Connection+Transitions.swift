@@ -240,12 +240,7 @@ extension Connection {
         }
         if segment.payloadLength > 0 && endpoints[side.index].sentFIN
             && !(segment.sequence < endpoints[side.index].finSequence + 1) && !endpoints[side.index].reportedDataAfterFIN {
-            endpoints[side.index].reportedDataAfterFIN = true
-            anomalies.insert(.dataAfterFIN)
-            events.append(.anomaly(AnomalyEvent(
-                time: time, identity: identity, anomaly: .dataAfterFIN, side: side,
-                count: Int(segment.payloadLength), state: endpoints[side.index].state,
-                detail: "payload beyond the sender's own FIN")))
+            reportDataAfterFIN(Int(segment.payloadLength), from: side, at: time, into: &events)
         }
 
         // MARK: FIN
@@ -255,6 +250,18 @@ extension Connection {
                                                 seen: true, flags: flags, from: side, at: time, teardown: &teardown)
         }
         return outcome
+    }
+
+    /// Once per side: the event is built apart from `observe`, whose every call would otherwise
+    /// carry the room and the registers for it.
+    @inline(never)
+    private mutating func reportDataAfterFIN(_ bytes: Int, from side: Side, at time: Timestamp,
+                                             into events: inout [Event]) {
+        endpoints[side.index].reportedDataAfterFIN = true
+        anomalies.insert(.dataAfterFIN)
+        events.append(.anomaly(AnomalyEvent(
+            time: time, identity: identity, anomaly: .dataAfterFIN, side: side, count: bytes,
+            state: endpoints[side.index].state, detail: "payload beyond the sender's own FIN")))
     }
 
     /// Whether a SYN on this tracked 4-tuple starts a new connection: the machine's answer,
