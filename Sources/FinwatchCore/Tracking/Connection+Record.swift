@@ -17,8 +17,15 @@ extension Connection {
         record.origPackets = Int(orig.packets)
         record.respPackets = Int(resp.packets)
         record.durations.lifetime = time.nanoseconds(since: firstSeen)
+        // One return, of the one value: a return from several places copied the record (and
+        // retained what it holds) into the event, then destroyed the original.
+        if teardownNumber != 0 { describeTeardown(in: &record, at: time, teardowns: teardowns) }
+        return record
+    }
 
-        guard teardownNumber != 0 else { return record }
+    /// The record's teardown fields: who closed and reset, the close sequence, the phases' durations.
+    @inline(__always)
+    private func describeTeardown(in record: inout CloseRecord, at time: Timestamp, teardowns: borrowing TeardownStore) {
         let teardown = teardowns[teardownNumber]
         record.resetBy = teardown.resetBy
         record.resetState = teardown.resetState
@@ -28,7 +35,7 @@ extension Connection {
         record.respFINIntervals = teardowns.intervals(teardownNumber, .resp)
 
         guard let active = teardown.firstFINSide else {
-            return record   // an RST before any FIN: no teardown phases happened
+            return   // an RST before any FIN: no teardown phases happened
         }
         record.activeCloser = teardown.crossed ? .both : (active == .orig ? .orig : .resp)
         let passive = active.peer
@@ -56,7 +63,6 @@ extension Connection {
         } else if let first = firstFINAcked, let second = secondFINAcked {
             record.durations.teardown = between(firstFIN, max(first, second))
         }
-        return record
     }
 
     /// The close class for a record written before the connection ended on the wire.
