@@ -29,10 +29,16 @@ extension Connection {
         let teardown = teardowns[teardownNumber]
         record.resetBy = teardown.resetBy
         record.resetState = teardown.resetState
-        record.sequence = teardowns.steps(teardownNumber)
         record.sequenceTruncated = teardown.stepsTruncated
-        record.origFINIntervals = teardowns.intervals(teardownNumber, .orig)
-        record.respFINIntervals = teardowns.intervals(teardownNumber, .resp)
+        if teardown.spill == 0 {
+            // Most closes: the inline steps are the whole sequence, and no FIN was sent again.
+            // The record's empty arrays stay: replacing them cost a call and a release each.
+            record.sequence.head = teardown.steps
+        } else {
+            record.sequence = teardowns.steps(teardownNumber)
+            record.origFINIntervals = teardowns.intervals(teardownNumber, .orig)
+            record.respFINIntervals = teardowns.intervals(teardownNumber, .resp)
+        }
 
         guard let active = teardown.firstFINSide else {
             return   // an RST before any FIN: no teardown phases happened
