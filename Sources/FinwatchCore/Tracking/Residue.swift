@@ -154,7 +154,8 @@ struct Residue: BitwiseCopyable {
 
 extension Connection {
     /// What is left of this connection once its record is written (read in place in the table,
-    /// not copied out first).
+    /// not copied out first: inlined, as an out-of-line call on a record in the table copied it).
+    @inline(__always)
     func residue(generation: UInt32, teardowns: borrowing TeardownStore) -> Residue {
         Residue(key: key, uidNumber: uidNumber, origIsA: origIsA, handshakeSeen: handshakeSeen, orig: orig, resp: resp,
                 finalAckRetransmits: finalAckRetransmits, lastSeen: lastSeen,
