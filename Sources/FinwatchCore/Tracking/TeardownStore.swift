@@ -5,19 +5,28 @@
 struct TeardownStore: ~Copyable {
     private var teardowns: Arena<Teardown>
     /// What a long or retransmitted close keeps beyond its `Teardown`, by `Teardown.spill`.
-    private var spills: [Spill] = []
+    private var spills = Arena<Spill>()
     private var freeNumbers: [UInt32] = []
     private var freeSpills: [UInt32] = []
     /// What a connection without a teardown is lent: its first FIN or RST overwrites it whole
     /// (`Connection.beginTeardown`), and nothing reads it before that.
     private var unbegun = Teardown(start: Timestamp(nanoseconds: 0), since: Timestamp(nanoseconds: 0))
 
-    private struct Spill {
-        /// The close sequence's steps past `CloseSequence.inlineCapacity`.
-        var steps: [SequenceStep] = []
-        /// Intervals between successive FIN copies (the back-off evidence), ns, at most
-        /// `Teardown.maxIntervals` per side, by `Side.index`.
-        var intervals: [[Int64]] = [[], []]
+    /// Plain data in fixed room, like the teardown: a step or an interval is a store into it,
+    /// not an append to an array inside an array (a uniqueness check on each, and a release of
+    /// both when the teardown ends).
+    struct Spill: BitwiseCopyable {
+        /// The close sequence's steps past the inline ones (`SequenceStep.packed`); how many is
+        /// the teardown's step count less `CloseSequence.inlineCapacity`.
+        var steps = InlineArray<28, UInt64>(repeating: 0)
+        /// Intervals between successive FIN copies (the back-off evidence), ns: orig's from 0,
+        /// resp's from `Teardown.maxIntervals`.
+        var intervals = InlineArray<30, Int64>(repeating: 0)
+        /// How many intervals each side has, by `Side.index`.
+        var intervalCounts = InlineArray<2, UInt8>(repeating: 0)
+
+        static var stepCapacity: Int { InlineArray<28, UInt64>.count }
+        static var intervalCapacity: Int { InlineArray<30, Int64>.count / 2 }
     }
 
     /// Address space for `count` teardowns up front (pages are touched only as they are used):
@@ -41,10 +50,7 @@ struct TeardownStore: ~Copyable {
     mutating func release(_ number: UInt32) {
         guard number != 0 else { return }
         let spill = teardowns[Int(number) - 1].spill
-        if spill != 0 {
-            spills[Int(spill) - 1] = Spill()
-            freeSpills.append(spill)
-        }
+        if spill != 0 { freeSpills.append(spill) }
         freeNumbers.append(number)
     }
 
@@ -54,6 +60,7 @@ struct TeardownStore: ~Copyable {
         if teardowns[index].spill == 0 {
             if let free = freeSpills.popLast() {
                 teardowns[index].spill = free
+                spills[Int(free) - 1].intervalCounts = InlineArray(repeating: 0)   // the steps count is the teardown's
             } else {
                 spills.append(Spill())
                 teardowns[index].spill = UInt32(spills.count)
@@ -70,15 +77,19 @@ struct TeardownStore: ~Copyable {
     /// The close sequence of teardown `number`.
     func steps(_ number: UInt32) -> CloseSequence {
         let teardown = teardowns[Int(number) - 1]
-        return CloseSequence(head: teardown.steps, tail: teardown.spill == 0 ? [] : spills[Int(teardown.spill) - 1].steps)
+        let spilled = Int(teardown.steps.count) - CloseSequence.inlineCapacity
+        guard teardown.spill != 0, spilled > 0 else { return CloseSequence(head: teardown.steps, tail: []) }
+        let spill = Int(teardown.spill) - 1
+        return CloseSequence(head: teardown.steps, tail: (0..<spilled).map { SequenceStep(packed: spills[spill].steps[$0]) })
     }
 
     /// One more step of the close sequence, or the mark that it was cut at `Teardown.maxSteps`.
     mutating func append(_ step: SequenceStep, to number: UInt32) {
         let index = Int(number) - 1
         if teardowns[index].steps.append(step) { return }
-        if teardowns[index].steps.count < Teardown.maxSteps {
-            spills[spillIndex(number)].steps.append(step)
+        let count = Int(teardowns[index].steps.count)
+        if count < Teardown.maxSteps {
+            spills[spillIndex(number)].steps[count - CloseSequence.inlineCapacity] = step.packed
             teardowns[index].steps.count &+= 1
         } else {
             teardowns[index].stepsTruncated = true
@@ -87,14 +98,19 @@ struct TeardownStore: ~Copyable {
 
     /// The intervals between `side`'s FIN copies.
     func intervals(_ number: UInt32, _ side: Side) -> [Int64] {
-        let spill = teardowns[Int(number) - 1].spill
-        return spill == 0 ? [] : spills[Int(spill) - 1].intervals[side.index]
+        let spill = Int(teardowns[Int(number) - 1].spill) - 1
+        guard spill >= 0 else { return [] }
+        let first = side.index * Teardown.maxIntervals
+        return (0..<Int(spills[spill].intervalCounts[side.index])).map { spills[spill].intervals[first + $0] }
     }
 
     /// One more interval between `side`'s FIN copies, while there is room.
     mutating func appendInterval(_ gap: Int64, to number: UInt32, _ side: Side) {
         let spill = spillIndex(number)
-        if spills[spill].intervals[side.index].count < Teardown.maxIntervals { spills[spill].intervals[side.index].append(gap) }
+        let count = Int(spills[spill].intervalCounts[side.index])
+        guard count < Teardown.maxIntervals else { return }
+        spills[spill].intervals[side.index * Teardown.maxIntervals + count] = gap
+        spills[spill].intervalCounts[side.index] = UInt8(count + 1)
     }
 
     // MARK: - Lending

@@ -28,20 +28,23 @@ import Testing
 /// residue pages both stay touched, with all its timers and a just-grown index. Only crafted
 /// traffic (34 segments or more on every 4-tuple) gets there; a field added to a record, a
 /// residue or a teardown moves it, and the documented bound with it.
-@Test func worstCaseConnection_staysUnder1400Bytes() {
-    let allocation = 32 + 16   // Swift's array header, malloc's own overhead
-    let steps = allocation + (Teardown.maxSteps - CloseSequence.inlineCapacity) * MemoryLayout<SequenceStep>.stride
-    // Arrays grow by doubling: 15 intervals sit in a buffer of 16.
-    let intervals = 2 * (allocation + 16 * MemoryLayout<Int64>.stride)
+@Test func worstCaseConnection_staysUnder1000Bytes() {
     let timers = 4 * MemoryLayout<TimerQueue.Entry>.stride   // idle, an alert per side, residue
     let index = 4 * MemoryLayout<UInt32>.stride               // load at most 1/2, just doubled
-    // The teardown's spill: its dictionary entry (key, value, hash slot at load 3/4) and the
-    // array of the two interval arrays.
-    let store = 2 * (4 + MemoryLayout<[SequenceStep]>.stride + MemoryLayout<[[Int64]]>.stride) + allocation + 2 * MemoryLayout<[Int64]>.stride
-    let worst = MemoryLayout<Connection>.stride + MemoryLayout<Residue>.stride + MemoryLayout<Teardown>.stride + store
-        + steps + intervals + timers + index
-    print("worst-case bytes per tracked connection: \(worst) (teardown \(MemoryLayout<Teardown>.stride) + \(steps + intervals) on the heap)")
-    #expect(worst <= 1400)
+    // The teardown's spill, plain data in the store's arena, and its number on a free list.
+    let spill = MemoryLayout<TeardownStore.Spill>.stride + MemoryLayout<UInt32>.stride
+    let worst = MemoryLayout<Connection>.stride + MemoryLayout<Residue>.stride + MemoryLayout<Teardown>.stride + spill
+        + timers + index
+    print("worst-case bytes per tracked connection: \(worst) (teardown \(MemoryLayout<Teardown>.stride) + spill \(spill))")
+    #expect(worst <= 1000)
+}
+
+/// The spill has room for every step past the inline ones up to the contract's 32, and for
+/// `Teardown.maxIntervals` per side: no more, no less.
+@Test func spill_holdsWhatTheTeardownMayKeep() {
+    #expect(TeardownStore.Spill.stepCapacity == Teardown.maxSteps - CloseSequence.inlineCapacity)
+    #expect(TeardownStore.Spill.intervalCapacity == Teardown.maxIntervals)
+    #expect(_isPOD(TeardownStore.Spill.self))
 }
 
 /// The pair's "none" is not a time a capture can have: the epoch itself is a time.
