@@ -12,37 +12,34 @@
 /// pass, never a trap (tests hold the widest events to their estimates, so that stays rare).
 package enum JSONLine {
     /// Appends the line `body` lays out to `buffer`, reserving `maximumLength` bytes first and
-    /// more if the line turns out longer.
-    @inline(__always)   // `body` inlined: the event it writes is read in place, not captured as a copy
+    /// more if the line turns out longer. The retry is a loop here, not a function `body` is
+    /// passed to: handed to a call that is not inlined, the closure was made into a context
+    /// holding a copy of the event it writes (a copy and a destroy of the whole event per line).
+    @inline(__always)
     package static func append(to buffer: inout [UInt8], maximumLength: Int,
                                _ body: (inout OutputSpan<UInt8>) -> Void) {
         let start = buffer.count
-        var outgrown = false
-        // One byte more than the line may use: room for the mark of a piece that did not fit.
-        buffer.append(addingCapacity: maximumLength + 1) { out in
-            body(&out)
-            outgrown = out.isOutgrown
-        }
-        if outgrown { appendAgain(to: &buffer, from: start, room: 2 * max(maximumLength, 16), body) }
-    }
-
-    /// The line again, into twice the room each time, until it fits.
-    @inline(never)
-    private static func appendAgain(to buffer: inout [UInt8], from start: Int, room: Int,
-                                    _ body: (inout OutputSpan<UInt8>) -> Void) {
-        var room = room
+        var room = maximumLength
         while true {
-            buffer.removeSubrange(start...)
-            // No event comes near this: a line that does is a loop in an encoder, not a long field.
-            precondition(room <= 1 << 26, "a JSON line outgrew 64 MiB")
             var outgrown = false
+            // One byte more than the line may use: room for the mark of a piece that did not fit.
             buffer.append(addingCapacity: room + 1) { out in
                 body(&out)
                 outgrown = out.isOutgrown
             }
             guard outgrown else { return }
-            room *= 2
+            room = roomAgain(after: room, dropping: start, from: &buffer)
         }
+    }
+
+    /// Drops the outgrown line and gives the next room to try: twice the last.
+    @inline(never)
+    private static func roomAgain(after room: Int, dropping start: Int, from buffer: inout [UInt8]) -> Int {
+        buffer.removeSubrange(start...)
+        let next = 2 * max(room, 16)
+        // No event comes near this: a line that does is a loop in an encoder, not a long field.
+        precondition(next <= 1 << 26, "a JSON line outgrew 64 MiB")
+        return next
     }
 
     /// Fills an outgrown line's free space (JSON text never holds a raw NUL).
