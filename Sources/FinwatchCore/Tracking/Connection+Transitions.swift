@@ -180,8 +180,9 @@ extension Connection {
     }
 
     /// Applies one segment sent by `side`: each of its controls through `TeardownMachine`, whose
-    /// decisions are written here. Events that belong to this connection alone (anomalies) are
-    /// appended to `events`; the table handles what needs the clock or the table.
+    /// decisions are written here and into `teardown`. Events that belong to this connection
+    /// alone (anomalies) are appended to `events`; what the teardown has no room for goes into
+    /// `overflow` for the store, and the table handles what needs the clock or the table.
     mutating func observe(_ segment: TCPSegment, from side: Side, at time: Timestamp, teardown: inout Teardown,
                           overflow: inout TeardownOverflow, into events: inout [Event]) -> SegmentOutcome {
         let flags = segment.flags

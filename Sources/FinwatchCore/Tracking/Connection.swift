@@ -72,7 +72,8 @@ struct Connection: BitwiseCopyable {
     var uidNumber: UInt64
     var firstSeen: Timestamp
     var lastSeen: Timestamp
-    /// This connection's entry in the table's `TeardownStore` once a FIN or RST appeared; 0 before.
+    /// This connection's entry in the table's `TeardownStore` once a FIN or RST appeared (the
+    /// store numbers the teardown when the segment that began it returns); 0 before.
     var teardownNumber: UInt32 = 0
     var anomalies = AnomalySet()   // here, beside a 4-byte field: the record stays at 152 bytes
     var history = History()
