@@ -16,7 +16,8 @@ struct Arena<Element: BitwiseCopyable>: ~Copyable {
         unsafe base = .allocate(capacity: self.capacity)
     }
 
-    // unsafe: `base` came from `allocate` and no view of it outlives the arena.
+    // unsafe: `base` came from `allocate` and no view of it outlives the arena; the values are
+    // BitwiseCopyable, nothing to deinitialize.
     deinit { unsafe base.deallocate() }
 
     var indices: Range<Int> { 0..<count }
@@ -26,13 +27,15 @@ struct Arena<Element: BitwiseCopyable>: ~Copyable {
         @inline(__always)
         unsafeAddress {
             precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "Arena index out of range")
-            // unsafe: in range (checked above), and the first `count` values are initialized.
+            // unsafe: in range (checked above), and the first `count` values are initialized. The
+            // address lives only for this access, and exclusivity keeps `append` (which may move
+            // the block) from running during it.
             return unsafe UnsafePointer(base + index)
         }
         @inline(__always)
         unsafeMutableAddress {
             precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "Arena index out of range")
-            // unsafe: in range (checked above), and the first `count` values are initialized.
+            // unsafe: as for reading; a write through it is exclusive of every other access.
             return unsafe base + index
         }
     }
@@ -52,7 +55,9 @@ struct Arena<Element: BitwiseCopyable>: ~Copyable {
     /// while one is copied into the other, which is why the table reserves up front.
     @inline(never)
     private mutating func grow() {
-        // unsafe: the new block has room for twice `count`; the old one is freed once moved.
+        assert(count == capacity)
+        // unsafe: called when full, so the new block (twice the capacity) holds every value;
+        // the old one is freed once they are moved.
         let larger = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
         unsafe larger.moveInitialize(from: base, count: count)
         unsafe base.deallocate()

@@ -31,7 +31,7 @@ extension Connection {
         record.resetState = teardown.resetState
         record.sequenceTruncated = teardown.stepsTruncated
         if teardown.spill == 0 {
-            // Most closes: the inline steps are the whole sequence, and no FIN was sent again.
+            // Most closes: the inline steps are the whole sequence, and no FIN interval was kept.
             // The record's empty arrays stay: replacing them cost a call and a release each.
             record.sequence.head = teardown.steps
         } else {

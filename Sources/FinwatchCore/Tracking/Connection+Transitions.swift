@@ -44,8 +44,8 @@ enum QuietReceipt {
 extension Connection {
     /// One captured segment, all of it in one mutating access: copy detection, which side sent
     /// it, then the transitions. Copying a record out of the table and back costs more than the
-    /// transitions themselves. `teardown` is this connection's, or a fresh value the first FIN
-    /// or RST fills (read only once `phase` is `.tearingDown`).
+    /// transitions themselves. `teardown` is this connection's, or a stale value the first FIN
+    /// or RST overwrites (read only once `phase` is `.tearingDown`).
     mutating func receive(_ segment: TCPSegment, senderIsA: Bool, duplicateWindow: Int64,
                           teardown: inout Teardown, into events: inout [Event]) -> Receipt {
         var receipt = Receipt(outcome: .tracked, isCopy: false, origBefore: orig.state, respBefore: resp.state,
@@ -209,8 +209,9 @@ extension Connection {
 
         // MARK: A FIN the capture missed, sent before this segment
         if phase == .tearingDown && Self.provesUnseenFIN(segment, sender: endpoints[side.index]) {
-            observeFIN(at: segment.sequence + UInt32.max, acknowledgment: nil, seen: false, flags: flags,
-                       from: side, at: time, teardown: &teardown)
+            // Never a FIN sent again: a FIN is proved only when its sender has shown none.
+            _ = observeFIN(at: segment.sequence + UInt32.max, acknowledgment: nil, seen: false, flags: flags,
+                           from: side, at: time, teardown: &teardown)
         }
 
         // MARK: ACK — before the FIN, so a FIN+ACK first acknowledges the peer's FIN.
@@ -337,8 +338,7 @@ extension Connection {
 
     /// A FIN from `side` occupying `finSequence`: seen on the wire, or proved by a later segment
     /// (`seen` false: then what it acknowledged is unknown, and it has no copy time). Returns
-    /// the FIN seen again, for the table to keep its interval and write the anomaly.
-    @discardableResult
+    /// the FIN seen again, for the store to keep its interval and write the anomaly.
     private mutating func observeFIN(at finSequence: SequenceNumber, acknowledgment: SequenceNumber?, seen: Bool,
                                      flags: TCPFlags, from side: Side, at time: Timestamp,
                                      teardown: inout Teardown) -> FINRetransmit? {
@@ -365,8 +365,8 @@ extension Connection {
         return nil
     }
 
-    /// A FIN sent again: counted, and reported for the table, which keeps the intervals between
-    /// copies with the teardown's rest and writes the `fin_retransmit` anomaly listing them.
+    /// A FIN sent again: counted, and reported for the teardown store, which keeps the intervals
+    /// between copies with the teardown's rest and writes the `fin_retransmit` anomaly listing them.
     private mutating func noteFINRetransmit(from side: Side, at time: Timestamp,
                                             teardown: inout Teardown) -> FINRetransmit {
         endpoints[side.index].finRetransmits &+= 1

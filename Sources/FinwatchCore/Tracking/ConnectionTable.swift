@@ -1,10 +1,10 @@
 /// Every tracked connection, keyed by its 4-tuple, with the timers that end them. The only
 /// entry point of the tracker: segments and clock ticks in, events out.
 ///
-/// Memory: records live in one dense slot array reserved for `maxConnections` up front (pages
+/// Memory: records live in one dense slot arena reserved for `maxConnections` up front (pages
 /// are touched only as slots are used) and an open-addressing index of 4-byte slot numbers, so
 /// an open connection costs its record plus a few bytes of index. A connection whose record is
-/// written leaves its slot for an 88-byte `Residue` in an array of their own, under the same
+/// written leaves its slot for an 88-byte `Residue` in an arena of their own, under the same
 /// index entry. Time: a lookup is a hash and a short probe; timers are FIFO queues (one per
 /// kind, each with one fixed duration), so no per-packet cost grows with the number of
 /// connections.
@@ -51,7 +51,7 @@ package struct ConnectionTable: ~Copyable {
         self.configuration = configuration
         seed = hashSeed
         resetResidue = min(configuration.timeWait, 10 * DurationText.second)
-        // Reserved, not touched: pages arrive as slots are used, and the array never copies itself
+        // Reserved, not touched: pages arrive as slots are used, and the arena never copies itself
         // to grow under load. Past a million slots it grows instead: reserving 2^31 records
         // (326 GB of address space) is refused by the kernel, and the process aborts.
         let reserved = min(max(configuration.maxConnections, 16), ConnectionTable.reservedSlotsLimit)

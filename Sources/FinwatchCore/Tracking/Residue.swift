@@ -5,7 +5,7 @@
 ///
 /// 88 bytes against a record's 152: a busy server closes thousands of connections a second and
 /// holds each for 60 s, so residues outnumber open connections many times over. Kept apart from
-/// the records, they also leave the records' array dense with the connections packets are for.
+/// the records, they also leave the records' arena dense with the connections packets are for.
 struct Residue: BitwiseCopyable {
     // Ordered so the value packs without padding: the one-byte fields sit in the key's tail.
     var key: FlowKey

@@ -5,11 +5,13 @@
 struct TeardownStore: ~Copyable {
     private var teardowns: Arena<Teardown>
     /// What a long or retransmitted close keeps beyond its `Teardown`, by `Teardown.spill`.
-    private var spills = Arena<Spill>()
+    private var spills: Arena<Spill>
     private var freeNumbers: [UInt32] = []
     private var freeSpills: [UInt32] = []
-    /// What a connection without a teardown is lent: its first FIN or RST overwrites it whole
-    /// (`Connection.beginTeardown`), and nothing reads it before that.
+    /// What a connection without a teardown is lent. It still holds the last teardown kept
+    /// (stale, not zeros): a connection's first FIN or RST overwrites it whole
+    /// (`Connection.beginTeardown`), and the transitions read a teardown only once the phase
+    /// says one began (every FIN row and every closing RST row of the machine begins one).
     private var unbegun = Teardown(start: Timestamp(nanoseconds: 0), since: Timestamp(nanoseconds: 0))
 
     /// Plain data in fixed room, like the teardown: a step or an interval is a store into it,
@@ -31,9 +33,12 @@ struct TeardownStore: ~Copyable {
 
     /// Address space for `count` teardowns up front (pages are touched only as they are used):
     /// grown by doubling instead, the old and the new block would both be resident while one
-    /// is copied into the other, when the table is fullest.
+    /// is copied into the other, when the table is fullest. Spills, four times a teardown's
+    /// size and rare (a close past four steps, a FIN sent again), get a sixteenth of that
+    /// room up front and grow by doubling past it.
     init(reserving count: Int = 16) {
         teardowns = Arena(reserving: count)
+        spills = Arena(reserving: count / 16)
     }
 
     /// Keeps `teardown`, begun by a connection's first FIN or RST; its number.
@@ -115,8 +120,8 @@ struct TeardownStore: ~Copyable {
 
     // MARK: - Lending
 
-    /// Runs `transitions` on `connection` with its teardown lent: its own, or a fresh one that is
-    /// kept here if the segment began a teardown. The transitions never see the store; what a
+    /// Runs `transitions` on `connection` with its teardown lent: its own, or `unbegun`, kept
+    /// here if the segment began a teardown. The transitions never see the store; what a
     /// segment leaves for it (a close-sequence step past the inline ones, a FIN sent again) is
     /// kept after they return.
     @inline(__always)
@@ -127,6 +132,7 @@ struct TeardownStore: ~Copyable {
         if number != 0 {
             receipt = transitions(&connection, &teardowns[Int(number) - 1], &events)
         } else {
+            assert(connection.phase != .tearingDown, "a teardown without its number")
             receipt = transitions(&connection, &unbegun, &events)
             guard connection.phase == .tearingDown else { return receipt }
             number = keep(unbegun)

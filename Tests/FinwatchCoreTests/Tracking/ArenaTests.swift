@@ -47,6 +47,15 @@ struct ArenaTests {
         }
     }
 
+    @Test func readAfterRemoveAll_stopsTheProcess() async {
+        await #expect(processExitsWith: .failure) {
+            var arena = Arena<Int>(reserving: 16)
+            arena.append(1)
+            arena.removeAll()
+            _ = arena[0]   // the room is kept, the value is gone
+        }
+    }
+
     @Test func negativeIndex_stopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
             var arena = Arena<Int>(reserving: 16)
