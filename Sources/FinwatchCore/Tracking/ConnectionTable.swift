@@ -123,7 +123,7 @@ package struct ConnectionTable: ~Copyable {
                 duplicates &+= 1
                 return
             case .taken(let step):
-                if let step { teardowns.append(step, to: number) }
+                if let step { teardowns.appendPastInline(step, to: number) }
                 return
             case nil:
                 break

@@ -53,7 +53,7 @@ struct Teardown {
     }
 
     /// A later segment's step, kept inline while there is room; returned when there is not,
-    /// for the store to keep (`TeardownStore.append`).
+    /// for the store to keep (`TeardownStore.appendPastInline`).
     @inline(__always)
     mutating func step(from side: Side, flags: TCPFlags, at time: Timestamp) -> SequenceStep? {
         let step = SequenceStep(from: side, flags: flags, offset: time.nanoseconds(since: start))

@@ -88,10 +88,10 @@ struct TeardownStore: ~Copyable {
         return CloseSequence(head: teardown.steps, tail: (0..<spilled).map { SequenceStep(packed: spills[spill].steps[$0]) })
     }
 
-    /// One more step of the close sequence, or the mark that it was cut at `Teardown.maxSteps`.
-    mutating func append(_ step: SequenceStep, to number: UInt32) {
+    /// A step past the inline ones (`Teardown.step` returned it: the inline room is taken), or
+    /// the mark that the sequence was cut at `Teardown.maxSteps`.
+    mutating func appendPastInline(_ step: SequenceStep, to number: UInt32) {
         let index = Int(number) - 1
-        if teardowns[index].steps.append(step) { return }
         let count = Int(teardowns[index].steps.count)
         if count < Teardown.maxSteps {
             spills[spillIndex(number)].steps[count - CloseSequence.inlineCapacity] = step.packed
@@ -138,7 +138,7 @@ struct TeardownStore: ~Copyable {
             number = keep(unbegun)
             connection.teardownNumber = number
         }
-        if let step = receipt.overflow.step { append(step, to: number) }
+        if let step = receipt.overflow.step { appendPastInline(step, to: number) }
         if let again = receipt.overflow.finRetransmit {
             noteFINRetransmit(again, of: connection, teardown: number, at: time, into: &events)
         }

@@ -134,7 +134,7 @@ struct OpenFastPathTests {
                 var result = false
                 if case .taken(let stepPastInline) = quiet {
                     result = true
-                    if let stepPastInline { fastTeardowns.append(stepPastInline, to: number) }
+                    if let stepPastInline { fastTeardowns.appendPastInline(stepPastInline, to: number) }
                 }
                 taken += 1
                 #expect(result == !receipt.isCopy, "step \(step)")
