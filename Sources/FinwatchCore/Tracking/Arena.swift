@@ -16,6 +16,14 @@ struct Arena<Element: BitwiseCopyable>: ~Copyable {
         unsafe base = .allocate(capacity: self.capacity)
     }
 
+    /// `count` copies of `value`, all in use.
+    init(repeating value: Element, count: Int) {
+        self.init(reserving: count)
+        // unsafe: a fresh block of at least `count` values; plain data, nothing to release later.
+        unsafe base.initialize(repeating: value, count: count)
+        self.count = count
+    }
+
     // unsafe: `base` came from `allocate` and no view of it outlives the arena; the values are
     // BitwiseCopyable, nothing to deinitialize.
     deinit { unsafe base.deallocate() }

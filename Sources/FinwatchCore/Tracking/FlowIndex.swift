@@ -4,36 +4,41 @@
 /// told by its tag without reading that record — the records are far bigger than the cache, and
 /// each one read was a cache miss. Backward-shift deletion: no tombstones, so probes stay short
 /// however long the run. Nothing outside this type sees the bits.
-struct FlowIndex {
+struct FlowIndex: ~Copyable {
     /// What an entry names: a record's slot, or a residue's number.
     enum Reference: Equatable {
         case record(Int)
         case residue(Int)
     }
 
-    private var entries: [UInt32]
+    private var entries: Arena<UInt32>
+    /// `entries.count - 1`: a hash's position is its low bits.
+    private var mask: Int
     /// Bits that hold a reference: enough for `maxConnections` and the residue flag above it;
     /// the rest of the word is the tag.
     private let referenceMask: UInt32
     /// The reference's top bit: set, the rest numbers a residue; clear, a record's slot.
     private let residueFlag: UInt32
-    private let tagShift: UInt32
+    private let referenceBitCount: Int
     /// Entries in use.
     private(set) var count = 0
 
     init(maxConnections: Int) {
-        entries = [UInt32](repeating: 0, count: 1024)
+        entries = Arena(repeating: 0, count: FlowIndex.initialEntries)
+        mask = FlowIndex.initialEntries - 1
         let numbers = UInt64(max(maxConnections, 16) + 1)
         let referenceBits = numbers.bitWidth - numbers.leadingZeroBitCount + 1   // and the residue flag
         // The command line stops at 100 million (`maximumConnectionsLimit`), far below this.
         precondition(referenceBits <= 32, "maxConnections \(maxConnections) needs more than 32 bits of index")
         referenceMask = referenceBits >= 32 ? .max : (1 << UInt32(referenceBits)) - 1
         residueFlag = 1 << UInt32(referenceBits - 1)
-        tagShift = UInt32(min(referenceBits, 32))
+        referenceBitCount = referenceBits
     }
 
+    private static let initialEntries = 1024
+
     /// Bits a reference needs (at most 32): what a packed sort key may give a slot number.
-    var referenceBits: Int { Int(tagShift) }
+    var referenceBits: Int { referenceBitCount }
 
     @inline(__always)
     private func encode(_ reference: Reference) -> UInt32 {
@@ -48,10 +53,11 @@ struct FlowIndex {
         bits & residueFlag == 0 ? .record(Int(bits) - 1) : .residue(Int(bits & ~residueFlag) - 1)
     }
 
-    /// The hash's top bits, placed above the reference bits (none when references need all 32).
+    /// Bits of the hash's upper half, where the entry has no reference bits (none when
+    /// references need all 32). The position comes from the lower half: the two are independent.
     @inline(__always)
     private func tag(_ hash: UInt64) -> UInt32 {
-        tagShift >= 32 ? 0 : UInt32(truncatingIfNeeded: hash >> 32) << tagShift
+        UInt32(truncatingIfNeeded: hash >> 32) & ~referenceMask
     }
 
     /// Where a lookup stands: the next position to read, and the tag it looks for.
@@ -64,17 +70,16 @@ struct FlowIndex {
     /// in probe order, and the caller compares keys (the index holds none).
     @inline(__always)
     func probe(_ hash: UInt64) -> Probe {
-        Probe(position: Int(truncatingIfNeeded: hash) & (entries.count - 1), tag: tag(hash))
+        Probe(position: Int(truncatingIfNeeded: hash) & mask, tag: tag(hash))
     }
 
     /// The probe's next candidate, nil at the first empty entry: the key is not indexed.
     @inline(__always)
     func next(_ probe: inout Probe) -> Reference? {
-        let mask = entries.count - 1
         while true {
             let entry = entries[probe.position]
             if entry == 0 { return nil }
-            probe.position = (probe.position + 1) & mask
+            probe.position = (probe.position &+ 1) & mask
             if entry & ~referenceMask == probe.tag { return decode(entry & referenceMask) }
         }
     }
@@ -83,7 +88,6 @@ struct FlowIndex {
     mutating func insert(_ reference: Reference, hash: UInt64, hashOf: (Reference) -> UInt64) {
         count += 1
         if (count + 1) * 2 > entries.count { grow(hashOf: hashOf) }
-        let mask = entries.count - 1
         var position = Int(truncatingIfNeeded: hash) & mask
         while entries[position] != 0 { position = (position + 1) & mask }
         entries[position] = tag(hash) | encode(reference)
@@ -92,7 +96,6 @@ struct FlowIndex {
     /// The entry naming `old` names `new` from now on; its place and tag stay (same key).
     mutating func retarget(hash: UInt64, from old: Reference, to new: Reference) {
         let (old, new) = (encode(old), encode(new))
-        let mask = entries.count - 1
         var position = Int(truncatingIfNeeded: hash) & mask
         while entries[position] & referenceMask != old {
             if entries[position] == 0 { return }   // not indexed: nothing to retarget
@@ -102,10 +105,11 @@ struct FlowIndex {
     }
 
     private mutating func grow(hashOf: (Reference) -> UInt64) {
-        let old = entries
-        entries = [UInt32](repeating: 0, count: old.count * 2)
-        let mask = entries.count - 1
-        for entry in old where entry != 0 {
+        var old = Arena<UInt32>(repeating: 0, count: entries.count * 2)
+        swap(&old, &entries)
+        mask = entries.count - 1
+        for index in old.indices where old[index] != 0 {
+            let entry = old[index]
             var position = Int(truncatingIfNeeded: hashOf(decode(entry & referenceMask))) & mask
             while entries[position] != 0 { position = (position + 1) & mask }
             entries[position] = entry
@@ -115,7 +119,6 @@ struct FlowIndex {
     /// Removes `reference`, indexed under `hash`; `hashOf` gives the home of the entries after it.
     mutating func remove(_ reference: Reference, hash: UInt64, hashOf: (Reference) -> UInt64) {
         let bits = encode(reference)
-        let mask = entries.count - 1
         var hole = Int(truncatingIfNeeded: hash) & mask
         while entries[hole] & referenceMask != bits {
             if entries[hole] == 0 { return }   // not indexed: nothing to remove
@@ -139,7 +142,9 @@ struct FlowIndex {
     /// Forgets every entry; `keepingNothing` lets the memory go (at end of input, before the
     /// sort that needs it).
     mutating func removeAll(keepingNothing: Bool = false) {
-        entries = keepingNothing ? [] : [UInt32](repeating: 0, count: 1024)
+        let size = keepingNothing ? 0 : FlowIndex.initialEntries
+        entries = Arena(repeating: 0, count: size)
+        mask = size - 1
         count = 0
     }
 }

@@ -39,6 +39,16 @@ struct ArenaTests {
         #expect(first == 5)
     }
 
+    @Test func repeatingValue_fillsEveryPlace_andStillGrows() {
+        var arena = Arena<UInt32>(repeating: 7, count: 1000)
+        let filled = arena.indices.allSatisfy { arena[$0] == 7 }
+        arena.append(8)
+        let (count, last) = (arena.count, arena[1000])
+        #expect(filled)
+        #expect(count == 1001)
+        #expect(last == 8)
+    }
+
     @Test func readPastTheEnd_stopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
             var arena = Arena<Int>(reserving: 16)
