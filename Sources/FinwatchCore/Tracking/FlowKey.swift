@@ -5,17 +5,22 @@ package struct FlowKey: Hashable, Sendable, BitwiseCopyable {
     var aLow: UInt64
     var bHigh: UInt64
     var bLow: UInt64
-    var aPort: UInt16
-    var bPort: UInt16
+    /// A's port above B's: a lookup compares a key as four words, this and the family.
+    private var ports: UInt32
     var isIPv6: Bool
+
+    var aPort: UInt16 { UInt16(truncatingIfNeeded: ports >> 16) }
+    var bPort: UInt16 { UInt16(truncatingIfNeeded: ports) }
 
     /// The key of `segment`'s connection; `senderIsA` is `FlowKey.senderIsA(segment)`, which the
     /// caller needs too and so computes once.
     init(_ segment: TCPSegment, senderIsA sourceFirst: Bool) {
         let (source, destination) = (segment.sourceWords, segment.destinationWords)
-        (aHigh, aLow, aPort, bHigh, bLow, bPort) = sourceFirst
-            ? (source.high, source.low, segment.sourcePort, destination.high, destination.low, segment.destinationPort)
-            : (destination.high, destination.low, segment.destinationPort, source.high, source.low, segment.sourcePort)
+        let (sourcePort, destinationPort) = (UInt32(segment.sourcePort), UInt32(segment.destinationPort))
+        (aHigh, aLow, bHigh, bLow) = sourceFirst
+            ? (source.high, source.low, destination.high, destination.low)
+            : (destination.high, destination.low, source.high, source.low)
+        ports = sourceFirst ? sourcePort << 16 | destinationPort : destinationPort << 16 | sourcePort
         isIPv6 = segment.isIPv6
     }
 
@@ -38,20 +43,21 @@ package struct FlowKey: Hashable, Sendable, BitwiseCopyable {
     }
 
     /// A fast keyed mix (not SipHash: the table seeds it per run, and probes are short): one
-    /// multiply per word of key and one to finish, the IPv6 prefixes only for IPv6 (an IPv4 key's
-    /// are constant).
+    /// multiply per word of key, the IPv6 prefixes only for IPv6 (an IPv4 key's are constant).
     /// A multiply carries a bit only upwards, so each word is folded down before the next: keys
     /// that differ only in high bits (many clients' ports to one server) still differ in the
     /// low bits the index takes its position from.
     @inline(__always)
     func hashValue(seed: UInt64) -> UInt64 {
-        let ports = UInt64(aPort) << 16 | UInt64(bPort)
         var h = (aLow ^ seed) &* 0x9E37_79B9_7F4A_7C15
         h = (h ^ h >> 32 ^ bLow) &* 0xBF58_476D_1CE4_E5B9
-        h = (h ^ h >> 32 ^ ports) &* 0xD6E8_FEB8_6659_FD93
-        if isIPv6 { h = (h ^ h >> 32 ^ aHigh ^ (bHigh >> 29 | bHigh << 35)) &* 0x94D0_49BB_1331_11EB }
-        // The last word's high bits, too: one more fold and multiply, then the high half down.
-        h = (h ^ h >> 29) &* 0xBF58_476D_1CE4_E5B9
+        h = (h ^ h >> 32 ^ UInt64(ports)) &* 0xD6E8_FEB8_6659_FD93
+        if isIPv6 {
+            h = (h ^ h >> 32 ^ aHigh ^ (bHigh >> 29 | bHigh << 35)) &* 0x94D0_49BB_1331_11EB
+            // The prefixes' high bits reach only the product's top: one more fold and multiply.
+            h = (h ^ h >> 29) &* 0xBF58_476D_1CE4_E5B9
+        }
+        // The last product's high half, mixed from every bit below it, folded into the low bits.
         return h ^ h >> 32
     }
 }
