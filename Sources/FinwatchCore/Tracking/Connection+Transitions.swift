@@ -89,7 +89,8 @@ extension Connection {
 
     /// A segment that changes no state, teardown or not: no ACK of a FIN for the first time, no
     /// FIN proved, no data past its sender's FIN. Static, on the two sides' facts: called on
-    /// `self` out of line, it would copy the whole record first.
+    /// `self` out of line, it would copy the whole record first; inlined, it copies neither side.
+    @inline(__always)
     private static func isQuietWhileTearingDown(_ segment: TCPSegment, sender: EndpointRecord,
                                                 peer: EndpointRecord) -> Bool {
         if segment.payloadLength > 0 {
