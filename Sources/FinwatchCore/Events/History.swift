@@ -52,7 +52,7 @@ package struct History: Sendable, Equatable, BitwiseCopyable {
     /// Marks that orig was inferred rather than seen sending the SYN.
     package mutating func recordFlipped() { append(History.flippedCode) }
 
-    @inline(never)   // once per letter per direction: kept out of `record`'s inlined check
+    @inline(__always)
     private mutating func append(_ code: UInt64) {
         guard count < 24 else { return }
         if count < 12 {
