@@ -56,6 +56,15 @@ struct Arena<Element: BitwiseCopyable>: ~Copyable {
         count += 1
     }
 
+    /// The last value, taken out; nil when there is none.
+    @inline(__always)
+    mutating func popLast() -> Element? {
+        guard count > 0 else { return nil }
+        let last = self[count - 1]
+        count -= 1
+        return last
+    }
+
     /// Forgets every value and keeps the room.
     mutating func removeAll() { count = 0 }
 

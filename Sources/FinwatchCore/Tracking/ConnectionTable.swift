@@ -19,10 +19,10 @@ package struct ConnectionTable: ~Copyable {
     var slots: Arena<Connection>
     /// TIME_WAIT and the short hold after an RST: what is left of connections already written.
     var residues: Arena<Residue>
-    var freeResidues: [UInt32] = []
+    var freeResidues = Arena<UInt32>()
     /// The teardowns of the connections closing now, apart from their records.
     var teardowns: TeardownStore
-    var freeSlots: [UInt32] = []
+    var freeSlots = Arena<UInt32>()
     /// Where each 4-tuple's record or residue is.
     var index: FlowIndex
     var liveCount = 0

@@ -6,8 +6,8 @@ struct TeardownStore: ~Copyable {
     private var teardowns: Arena<Teardown>
     /// What a long or retransmitted close keeps beyond its `Teardown`, by `Teardown.spill`.
     private var spills: Arena<Spill>
-    private var freeNumbers: [UInt32] = []
-    private var freeSpills: [UInt32] = []
+    private var freeNumbers = Arena<UInt32>()
+    private var freeSpills = Arena<UInt32>()
     /// What a connection without a teardown is lent. It still holds the last teardown kept
     /// (stale, not zeros): a connection's first FIN or RST overwrites it whole
     /// (`Connection.beginTeardown`), and the transitions read a teardown only once the phase

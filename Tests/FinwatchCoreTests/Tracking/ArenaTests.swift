@@ -49,6 +49,17 @@ struct ArenaTests {
         #expect(last == 8)
     }
 
+    @Test func popLast_takesValuesBackToFront_thenNil() {
+        var arena = Arena<UInt32>()
+        for value in 1...40 { arena.append(UInt32(value)) }
+        var taken: [UInt32] = []
+        while let value = arena.popLast() { taken.append(value) }
+        let (empty, again) = (arena.isEmpty, arena.popLast())
+        #expect(taken == Array((1...40).reversed()))
+        #expect(empty)
+        #expect(again == nil)
+    }
+
     @Test func readPastTheEnd_stopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
             var arena = Arena<Int>(reserving: 16)
