@@ -115,7 +115,7 @@ extension ConnectionTable {
 
     mutating func pushIdle(_ entry: TimerQueue.Entry, _ phase: RecordPhase) {
         timers.push(entry, TimerKind(idle: phase))
-        if idleTimerEntries > 2 * recordCount + ConnectionTable.timerCompactionSlack { compactIdleTimers() }
+        if idleTimerEntries > compactionThreshold { compactIdleTimers() }
     }
 
     /// Alert timer entries waiting, stale ones included.
@@ -126,6 +126,11 @@ extension ConnectionTable {
 
     /// Stale entries tolerated beyond the records' own before a queue is swept.
     static let timerCompactionSlack = 4096
+
+    /// Entries a kind of timers may hold before its stale ones are swept: twice the records and
+    /// the slack. Wrapping arithmetic: the slots are far fewer than `Int.max / 2`.
+    @inline(__always)
+    var compactionThreshold: Int { 2 &* (slots.count &- freeSlots.count) &+ ConnectionTable.timerCompactionSlack }
 
     /// Whether an idle entry still stands for its connection: the slot holds the connection it
     /// was made for (a connection that became a residue left its slot: a residue's end is the
@@ -164,7 +169,7 @@ extension ConnectionTable {
     mutating func push(_ entry: TimerQueue.Entry, to alert: AlertKind) {
         let entries = timers.push(entry, TimerKind(alert))
         // Most sides leave the state long before a threshold of hours: swept like the idle timers.
-        if entries > 2 * recordCount + ConnectionTable.timerCompactionSlack { compactAlertTimers(alert) }
+        if entries > compactionThreshold { compactAlertTimers(alert) }
     }
 
     /// Drops the entries of `alert`'s queue whose side has left the state (or already fires).

@@ -60,7 +60,7 @@ extension ConnectionTable {
     }
 
     mutating func count(_ state: EndpointState, _ delta: Int) {
-        stateCounts[state.ordinal] += delta
+        stateCounts[state.ordinal] &+= delta   // at most two a tracked connection: never near overflow
     }
 
     // MARK: - Records and removal

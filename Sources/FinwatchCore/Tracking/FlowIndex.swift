@@ -17,6 +17,8 @@ struct FlowIndex: ~Copyable {
     /// Bits that hold a reference: enough for `maxConnections` and the residue flag above it;
     /// the rest of the word is the tag.
     private let referenceMask: UInt32
+    /// The bits above: the tag (`~referenceMask`, kept to spare the probe a complement).
+    private let tagMask: UInt32
     /// The reference's top bit: set, the rest numbers a residue; clear, a record's slot.
     private let residueFlag: UInt32
     private let referenceBitCount: Int
@@ -31,6 +33,7 @@ struct FlowIndex: ~Copyable {
         // The command line stops at 100 million (`maximumConnectionsLimit`), far below this.
         precondition(referenceBits <= 32, "maxConnections \(maxConnections) needs more than 32 bits of index")
         referenceMask = referenceBits >= 32 ? .max : (1 << UInt32(referenceBits)) - 1
+        tagMask = ~referenceMask
         residueFlag = 1 << UInt32(referenceBits - 1)
         referenceBitCount = referenceBits
     }
@@ -57,7 +60,7 @@ struct FlowIndex: ~Copyable {
     /// references need all 32). The position comes from the lower half: the two are independent.
     @inline(__always)
     private func tag(_ hash: UInt64) -> UInt32 {
-        UInt32(truncatingIfNeeded: hash >> 32) & ~referenceMask
+        UInt32(truncatingIfNeeded: hash >> 32) & tagMask
     }
 
     /// Where a lookup stands: the next position to read, and the tag it looks for.
@@ -80,7 +83,7 @@ struct FlowIndex: ~Copyable {
             let entry = entries[probe.position]
             if entry == 0 { return nil }
             probe.position = (probe.position &+ 1) & mask
-            if entry & ~referenceMask == probe.tag { return decode(entry & referenceMask) }
+            if entry & tagMask == probe.tag { return decode(entry & referenceMask) }
         }
     }
 
@@ -101,7 +104,7 @@ struct FlowIndex: ~Copyable {
             if entries[position] == 0 { return }   // not indexed: nothing to retarget
             position = (position + 1) & mask
         }
-        entries[position] = entries[position] & ~referenceMask | new
+        entries[position] = entries[position] & tagMask | new
     }
 
     private mutating func grow(hashOf: (Reference) -> UInt64) {
