@@ -48,6 +48,15 @@ struct Arena<Element: BitwiseCopyable>: ~Copyable {
         }
     }
 
+    /// The value at `index`, unchecked: for a caller whose index is in range by construction
+    /// (a position masked to a power-of-two count that never changes).
+    @unsafe
+    @inline(__always)
+    func unchecked(_ index: Int) -> Element {
+        assert(UInt(bitPattern: index) < UInt(bitPattern: count), "Arena index out of range")
+        return unsafe base[index]
+    }
+
     @inline(__always)
     mutating func append(_ element: Element) {
         if count == capacity { grow() }

@@ -11,8 +11,9 @@ struct FlowIndex: ~Copyable {
         case residue(Int)
     }
 
+    /// A power of two of them, never fewer than one.
     private var entries: Arena<UInt32>
-    /// `entries.count - 1`: a hash's position is its low bits.
+    /// `entries.count - 1`: a hash's position is its low bits, always one of the entries.
     private var mask: Int
     /// Bits that hold a reference: enough for `maxConnections` and the residue flag above it;
     /// the rest of the word is the tag.
@@ -80,7 +81,8 @@ struct FlowIndex: ~Copyable {
     @inline(__always)
     func next(_ probe: inout Probe) -> Reference? {
         while true {
-            let entry = entries[probe.position]
+            // unsafe: the position is masked, and the entries are always `mask + 1`.
+            let entry = unsafe entries.unchecked(probe.position)
             if entry == 0 { return nil }
             probe.position = (probe.position &+ 1) & mask
             if entry & tagMask == probe.tag { return decode(entry & referenceMask) }
@@ -143,9 +145,10 @@ struct FlowIndex: ~Copyable {
     }
 
     /// Forgets every entry; `keepingNothing` lets the memory go (at end of input, before the
-    /// sort that needs it).
+    /// sort that needs it), all but one entry: the entries are never fewer than one, so a masked
+    /// position is always one of them.
     mutating func removeAll(keepingNothing: Bool = false) {
-        let size = keepingNothing ? 0 : FlowIndex.initialEntries
+        let size = keepingNothing ? 1 : FlowIndex.initialEntries
         entries = Arena(repeating: 0, count: size)
         mask = size - 1
         count = 0
