@@ -43,19 +43,25 @@ package struct FlowKey: Hashable, Sendable, BitwiseCopyable {
     }
 
     /// A fast keyed mix (not SipHash: the table seeds it per run, and probes are short): one
-    /// multiply per word of key, the IPv6 prefixes only for IPv6 (an IPv4 key's are constant).
-    /// A multiply carries a bit only upwards, so each word is folded down before the next: keys
-    /// that differ only in high bits (many clients' ports to one server) still differ in the
-    /// low bits the index takes its position from.
+    /// multiply per word of key, each word added after the seeded product of those before it, so
+    /// no choice of addresses and ports collides for every seed. An IPv4 key's two addresses
+    /// are one word, and its (constant) prefixes are left out.
+    /// A multiply carries a bit only upwards, so each product is folded down before the next
+    /// word: keys that differ only in high bits (many clients' ports to one server, the first
+    /// address of a word) still differ in the low bits the index takes its position from.
     @inline(__always)
     func hashValue(seed: UInt64) -> UInt64 {
-        var h = (aLow ^ seed) &* 0x9E37_79B9_7F4A_7C15
-        h = (h ^ h >> 32 ^ bLow) &* 0xBF58_476D_1CE4_E5B9
-        h = (h ^ h >> 32 ^ UInt64(ports)) &* 0xD6E8_FEB8_6659_FD93
+        var h: UInt64
         if isIPv6 {
+            h = (aLow ^ seed) &* 0x9E37_79B9_7F4A_7C15
+            h = (h ^ h >> 32 ^ bLow) &* 0xBF58_476D_1CE4_E5B9
+            h = (h ^ h >> 32 ^ UInt64(ports)) &* 0xD6E8_FEB8_6659_FD93
             h = (h ^ h >> 32 ^ aHigh ^ (bHigh >> 29 | bHigh << 35)) &* 0x94D0_49BB_1331_11EB
             // The prefixes' high bits reach only the product's top: one more fold and multiply.
             h = (h ^ h >> 29) &* 0xBF58_476D_1CE4_E5B9
+        } else {
+            h = (aLow << 32 | bLow ^ seed) &* 0x9E37_79B9_7F4A_7C15   // 32-bit addresses, side by side
+            h = (h ^ h >> 32 ^ UInt64(ports)) &* 0xD6E8_FEB8_6659_FD93
         }
         // The last product's high half, mixed from every bit below it, folded into the low bits.
         return h ^ h >> 32
