@@ -2,7 +2,7 @@
 /// are pushed in (nearly) increasing order and the earliest is always at the head: push and pop
 /// are O(1) whatever the number of connections. Entries are never removed early; a stale one
 /// (slot reused, state left) is recognised by its generation when it reaches the head.
-struct TimerQueue {
+struct TimerQueue: ~Copyable {
     /// 16 bytes: the side rides in the low bit of the generation tag.
     struct Entry {
         var deadline: Int64
@@ -24,11 +24,17 @@ struct TimerQueue {
     /// Fixed-size blocks instead of one growing array: no doubling slack and no moment where
     /// an old and a new buffer both hold every entry (that peak was most of a timer's memory).
     private static let blockSize = 4096
+    /// A full block: the tail it was, moved here whole, never copied.
+    private final class Block {
+        let entries: Arena<Entry>
+        init(_ entries: consuming Arena<Entry>) { self.entries = entries }
+    }
+
     /// Full blocks, oldest first; those before `firstBlock` are spent.
-    private var blocks: [[Entry]] = []
-    /// The block being filled, apart from the full ones: a push is one append to an array of
-    /// our own, not a reach into the last element of an array of arrays.
-    private var tail: [Entry] = []
+    private var blocks: [Block?] = []
+    /// The block being filled, apart from the full ones, in storage of its own: a push is a
+    /// store and a count, where an array's append asks the runtime whether its buffer is shared.
+    private var tail = Arena<Entry>(reserving: TimerQueue.blockSize)
     /// Index of the first live full block, and of the next entry to pop in the head block: that
     /// full block, or `tail` once every full block is spent.
     private var firstBlock = 0
@@ -40,17 +46,22 @@ struct TimerQueue {
 
     var first: Entry? {
         guard count > 0 else { return nil }
-        return firstBlock < blocks.count ? blocks[firstBlock][head] : tail[head]
+        guard firstBlock < blocks.count else { return tail[head] }
+        return blocks[firstBlock]!.entries[head]   // only spent blocks, before `firstBlock`, are nil
     }
 
     mutating func push(_ entry: Entry) {
-        if tail.count == TimerQueue.blockSize {
-            blocks.append(tail)
-            tail = []
-        }
-        if tail.capacity == 0 { tail.reserveCapacity(TimerQueue.blockSize) }
+        if tail.count == TimerQueue.blockSize { sealTail() }
         tail.append(entry)
-        count += 1
+        count &+= 1
+    }
+
+    /// The full tail joins the blocks; its room is kept for the next.
+    @inline(never)   // once every 4,096 pushes
+    private mutating func sealTail() {
+        var full = Arena<Entry>(reserving: TimerQueue.blockSize)
+        swap(&full, &tail)
+        blocks.append(Block(full))
     }
 
     /// Drops the entries `isCurrent` rejects, keeping the others in order. For a queue whose
@@ -71,7 +82,7 @@ struct TimerQueue {
         if firstBlock < blocks.count {
             guard head == TimerQueue.blockSize else { return entry }
             // The block is spent: free it now, and drop the spent prefix of `blocks` now and then.
-            blocks[firstBlock] = []
+            blocks[firstBlock] = nil
             firstBlock += 1
             head = 0
             if firstBlock >= 64 && firstBlock * 2 >= blocks.count {
@@ -80,7 +91,7 @@ struct TimerQueue {
             }
         } else if head == tail.count {
             // Caught up with the tail: start it afresh.
-            tail.removeAll(keepingCapacity: true)
+            tail.removeAll()
             head = 0
         }
         return entry

@@ -26,8 +26,8 @@ enum TimerKind: Int, CaseIterable {
 
 /// Every timer of the table, one queue per `TimerKind`, and the earliest deadline of them all,
 /// so the clock's `advance` is one comparison until something is due.
-struct Timers {
-    private var queues = InlineArray<7, TimerQueue>(repeating: TimerQueue())
+struct Timers: ~Copyable {
+    private var queues = InlineArray<7, TimerQueue> { _ in TimerQueue() }
     /// The earliest deadline at any queue's head (or earlier: a popped head leaves it until
     /// `recomputeNextDue`).
     private(set) var nextDue: Int64 = .max
