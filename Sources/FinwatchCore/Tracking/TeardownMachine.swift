@@ -109,8 +109,9 @@ struct Transition: Equatable {
 /// with the roles swapped. Pure: no storage, no events, no clock — `Connection` stamps the new
 /// states and the table schedules and writes records from the effects.
 enum TeardownMachine {
-    /// Inlined where it is asked: each caller names one kind, so only that kind's rows are left.
-    @inline(__always)
+    /// Inlined where it is asked, without exception: each caller names one kind, so only that
+    /// kind's rows are left.
+    @inline(always)
     static func transition(sender: EndpointState, peer: EndpointState, kind: SegmentKind,
                            facts: SegmentFacts) -> Transition {
         switch (sender, kind) {
