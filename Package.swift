@@ -1,5 +1,6 @@
-// swift-tools-version: 6.2
-// 6.2 is the first tools version with .strictMemorySafety(); the language mode is Swift 6.
+// swift-tools-version: 6.3
+// 6.3: the tracker's hot path needs `@inline(always)` (guaranteed inlining; `@inline(__always)` is
+// a hint), and .strictMemorySafety() came in 6.2. The language mode is Swift 6.
 
 import PackageDescription
 

@@ -81,8 +81,8 @@ struct FlowIndex: ~Copyable {
     @inline(__always)
     func next(_ probe: inout Probe) -> Reference? {
         while true {
-            // unsafe: the position is masked, and the entries are always `mask + 1`.
-            let entry = unsafe entries.unchecked(probe.position)
+            // unsafe: masked here (whatever made the probe), and the entries are always `mask + 1`.
+            let entry = unsafe entries.unchecked(probe.position & mask)
             if entry == 0 { return nil }
             probe.position = (probe.position &+ 1) & mask
             if entry & tagMask == probe.tag { return decode(entry & referenceMask) }

@@ -56,7 +56,7 @@ struct TimerQueue: ~Copyable {
         count &+= 1
     }
 
-    /// The full tail joins the blocks; its room is kept for the next.
+    /// The full tail joins the blocks as it is; a fresh one takes its place.
     @inline(never)   // once every 4,096 pushes
     private mutating func sealTail() {
         var full = Arena<Entry>(reserving: TimerQueue.blockSize)
