@@ -130,7 +130,7 @@ extension ConnectionTable {
     /// Entries a kind of timers may hold before its stale ones are swept: twice the records and
     /// the slack. Wrapping arithmetic: the slots are far fewer than `Int.max / 2`.
     @inline(__always)
-    var compactionThreshold: Int { 2 &* (slots.count &- freeSlots.count) &+ ConnectionTable.timerCompactionSlack }
+    var compactionThreshold: Int { 2 &* recordCount &+ ConnectionTable.timerCompactionSlack }
 
     /// Whether an idle entry still stands for its connection: the slot holds the connection it
     /// was made for (a connection that became a residue left its slot: a residue's end is the

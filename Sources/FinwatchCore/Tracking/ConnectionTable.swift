@@ -67,7 +67,7 @@ package struct ConnectionTable: ~Copyable {
 
     /// Connections with a record (not yet written), residues left out: the only ones idle and
     /// alert timers stand for.
-    var recordCount: Int { slots.count - freeSlots.count }
+    var recordCount: Int { slots.count &- freeSlots.count }   // every free slot is one of the slots
 
     // MARK: - Segments
 

@@ -22,7 +22,6 @@ struct FlowIndex: ~Copyable {
     private let tagMask: UInt32
     /// The reference's top bit: set, the rest numbers a residue; clear, a record's slot.
     private let residueFlag: UInt32
-    private let referenceBitCount: Int
     /// Entries in use.
     private(set) var count = 0
 
@@ -36,13 +35,12 @@ struct FlowIndex: ~Copyable {
         referenceMask = referenceBits >= 32 ? .max : (1 << UInt32(referenceBits)) - 1
         tagMask = ~referenceMask
         residueFlag = 1 << UInt32(referenceBits - 1)
-        referenceBitCount = referenceBits
     }
 
     private static let initialEntries = 1024
 
     /// Bits a reference needs (at most 32): what a packed sort key may give a slot number.
-    var referenceBits: Int { referenceBitCount }
+    var referenceBits: Int { referenceMask.nonzeroBitCount }
 
     @inline(__always)
     private func encode(_ reference: Reference) -> UInt32 {
@@ -113,8 +111,9 @@ struct FlowIndex: ~Copyable {
         var old = Arena<UInt32>(repeating: 0, count: entries.count * 2)
         swap(&old, &entries)
         mask = entries.count - 1
-        for index in old.indices where old[index] != 0 {
+        for index in old.indices {
             let entry = old[index]
+            guard entry != 0 else { continue }
             var position = Int(truncatingIfNeeded: hashOf(decode(entry & referenceMask))) & mask
             while entries[position] != 0 { position = (position + 1) & mask }
             entries[position] = entry
